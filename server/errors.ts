@@ -1,0 +1,50 @@
+/**
+ * Every SPINET_ERR_* code spinet throws, defined once with @fastify/error.
+ * Each code is documented in docs/errors.md (a test checks that).
+ * Sections are owned by areas; add new codes to the section of the area that throws them.
+ */
+import createError from '@fastify/error';
+
+// ── config / CLI ───────────────────────────────────────────────────────────────
+/** A gateway config value (flag or environment variable) is invalid. */
+export const ConfigInvalidError = createError('SPINET_ERR_CONFIG_INVALID', '%s', 500);
+/** A CLI invocation is wrong (unknown command, bad flag). */
+export const CliUsageError = createError('SPINET_ERR_CLI_USAGE', '%s', 500);
+
+// ── manifest (spin.toml) ─────────────────────────────────────────────────────────
+/** The manifest file cannot be found or read. */
+export const ManifestNotFoundError = createError('SPINET_ERR_MANIFEST_NOT_FOUND', '%s', 500);
+/** The manifest is not valid TOML. */
+export const ManifestSyntaxError = createError('SPINET_ERR_MANIFEST_SYNTAX', '%s', 500);
+/** The manifest is valid TOML but breaks a rule of Spin's manifest v2 schema. */
+export const ManifestInvalidError = createError('SPINET_ERR_MANIFEST_INVALID', '%s', 500);
+/** A component `source` is missing, unreadable or not a WebAssembly component. */
+export const ManifestSourceError = createError('SPINET_ERR_MANIFEST_SOURCE', '%s', 500);
+/** A component's `files` mount is invalid (escapes the app root, missing source, bad destination). */
+export const ManifestFilesError = createError('SPINET_ERR_MANIFEST_FILES', '%s', 500);
+
+// ── routing ──────────────────────────────────────────────────────────────────────
+/** A route pattern is malformed. */
+export const RouteInvalidError = createError('SPINET_ERR_ROUTE_INVALID', '%s', 500);
+
+// ── wasm (transpile, compile, cache, executor) ──────────────────────────────────
+/** A component could not be transpiled or compiled. */
+export const ComponentCompileError = createError('SPINET_ERR_WASM_COMPILE', '%s', 500);
+/** A component does not export an interface its trigger needs. */
+export const ComponentExportError = createError('SPINET_ERR_WASM_EXPORT', '%s', 500);
+/** A component imports an interface spinet does not provide. */
+export const ComponentImportError = createError('SPINET_ERR_WASM_IMPORT', '%s', 500);
+/** A guest trapped, exited, or broke the wasi:http contract. */
+export const GuestFailedError = createError('SPINET_ERR_WASM_GUEST_FAILED', '%s', 500);
+/** A guest ran past its deadline and was stopped. */
+export const GuestDeadlineError = createError('SPINET_ERR_WASM_DEADLINE', '%s', 504);
+/** An executor worker died unexpectedly. */
+export const WorkerCrashedError = createError('SPINET_ERR_WASM_WORKER_CRASHED', '%s', 500);
+/** The executor is shutting down and takes no new work. */
+export const ExecutorClosedError = createError('SPINET_ERR_WASM_EXECUTOR_CLOSED', '%s', 503);
+/** Building a guest component from source failed. */
+export const GuestBuildError = createError('SPINET_ERR_BUILD_FAILED', '%s', 500);
+/** The request body is larger than the configured limit. */
+export const RequestBodyTooLargeError = createError('SPINET_ERR_HTTP_BODY_TOO_LARGE', '%s', 413);
+/** Every executor worker is busy and the wait queue is full. */
+export const ExecutorOverloadedError = createError('SPINET_ERR_WASM_OVERLOADED', '%s', 503);
