@@ -1,0 +1,198 @@
+/**
+ * Turns component bytes into a `PreparedComponent`: jco's instantiation-mode glue (as a script any
+ * worker can evaluate) plus every core module compiled once. Transpiled output is kept on disk by
+ * digest, so a restart skips jco.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile, readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ComponentCompileError, ComponentExportError, ComponentImportError } from '../errors.js';
+import { toGlueScript } from './glue-script.js';
+import { SUPPORTED_IMPORTS } from '../host/host-imports.js';
+
+/** A component ready to instantiate: compiled core modules and the glue that links them. */
+export interface PreparedComponent {
+  /** sha256 of the component bytes, hex. */
+  readonly digest: string;
+  /** The glue as a function-body script (see glue-script.ts). */
+  readonly glue: string;
+  readonly modules: ReadonlyArray<readonly [string, WebAssembly.Module]>;
+  /** Interfaces the component imports, unversioned (`wasi:io/streams`). */
+  readonly imports: readonly string[];
+  /** Interfaces the component exports, versioned (`wasi:http/incoming-handler@0.2.1`). */
+  readonly exports: readonly string[];
+  /** Bytes this entry holds (core module bytes + glue), the LRU's size measure. */
+  readonly byteSize: number;
+  /** Milliseconds spent transpiling (0 when the disk cache had it) and compiling. */
+  readonly transpileMs: number;
+  readonly compileMs: number;
+}
+
+/** Bumped when the glue transform or on-disk layout changes, so stale caches are ignored. */
+const CACHE_FORMAT = 'spinet-glue-1';
+
+interface CacheMeta {
+  format: string;
+  jcoTranspile: string;
+  imports: string[];
+  exports: string[];
+  modules: string[];
+}
+
+let jcoVersion: string | undefined;
+async function transpilerVersion(): Promise<string> {
+  if (jcoVersion) return jcoVersion;
+  // The package does not export its package.json: find it above the resolved entry point.
+  let dir = path.dirname(fileURLToPath(import.meta.resolve('@bytecodealliance/jco-transpile')));
+  for (;;) {
+    try {
+      const pkg = JSON.parse(await readFile(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version: string };
+      if (pkg.name === '@bytecodealliance/jco-transpile') return (jcoVersion = pkg.version);
+    } catch {
+      // not here; keep walking up
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) return (jcoVersion = 'unknown');
+    dir = parent;
+  }
+}
+
+/** sha256 hex of component bytes: the identity of a component everywhere in spinet. */
+export function digestOf(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Why a file is not a component, or undefined if its header says it is one. */
+export function componentHeaderProblem(bytes: Uint8Array): string | undefined {
+  if (bytes.length < 8 || bytes[0] !== 0 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) {
+    return 'it is not a WebAssembly file (no \\0asm header)';
+  }
+  if (bytes[4] === 1 && bytes[5] === 0 && bytes[6] === 0 && bytes[7] === 0) {
+    return 'it is a core WebAssembly module, not a component; build it as a component (cargo component, componentize-js, or wasm-tools component new)';
+  }
+  if (!(bytes[6] === 1 && bytes[7] === 0)) return 'it has an unknown WebAssembly layer/version';
+  return undefined;
+}
+
+interface Transpiled {
+  glue: string;
+  files: Map<string, Uint8Array>;
+  imports: string[];
+  exports: string[];
+  transpileMs: number;
+}
+
+async function transpileCached(bytes: Uint8Array, digest: string, cacheDir: string | undefined, label: string): Promise<Transpiled> {
+  const version = await transpilerVersion();
+  const dir = cacheDir ? path.join(cacheDir, `${digest}`) : undefined;
+  if (dir) {
+    try {
+      const meta = JSON.parse(await readFile(path.join(dir, 'meta.json'), 'utf8')) as CacheMeta;
+      if (meta.format === CACHE_FORMAT && meta.jcoTranspile === version) {
+        const glue = await readFile(path.join(dir, 'glue.js'), 'utf8');
+        const files = new Map<string, Uint8Array>();
+        for (const name of meta.modules) files.set(name, await readFile(path.join(dir, name)));
+        return { glue, files, imports: meta.imports, exports: meta.exports, transpileMs: 0 };
+      }
+    } catch {
+      // Missing or unreadable cache entry: transpile again and rewrite it.
+    }
+  }
+  const started = performance.now();
+  let result: { files: Record<string, Uint8Array>; imports: string[]; exports: Array<[string, string]> };
+  try {
+    const { transpileBytes } = await import('@bytecodealliance/jco-transpile');
+    result = (await transpileBytes(bytes, {
+      name: 'component',
+      instantiation: 'sync',
+      emitTypescriptDeclarations: false,
+      noComponentErrorWrapping: true,
+    })) as typeof result;
+  } catch (err) {
+    throw new ComponentCompileError(`${label}: jco could not transpile the component: ${(err as Error).message ?? String(err)}`, { cause: err });
+  }
+  const transpileMs = performance.now() - started;
+  let glueSource: string | undefined;
+  const files = new Map<string, Uint8Array>();
+  for (const [name, content] of Object.entries(result.files)) {
+    if (name.endsWith('.js')) glueSource = Buffer.from(content).toString('utf8');
+    else if (name.endsWith('.wasm')) files.set(name, content);
+  }
+  if (!glueSource) throw new ComponentCompileError(`${label}: jco produced no JavaScript glue`);
+  const glue = toGlueScript(glueSource, label);
+  const exports = result.exports.filter(([, kind]) => kind === 'instance').map(([name]) => name).filter((n) => n.includes(':'));
+  if (dir) await writeCache(dir, { glue, files, imports: result.imports, exports, version });
+  return { glue, files, imports: result.imports, exports, transpileMs };
+}
+
+async function writeCache(dir: string, c: { glue: string; files: Map<string, Uint8Array>; imports: string[]; exports: string[]; version: string }): Promise<void> {
+  // Write to a temp dir and rename, so a crash mid-write never leaves a half entry that looks valid.
+  const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
+  try {
+    await mkdir(tmp, { recursive: true });
+    await writeFile(path.join(tmp, 'glue.js'), c.glue);
+    for (const [name, content] of c.files) await writeFile(path.join(tmp, name), content);
+    const meta: CacheMeta = { format: CACHE_FORMAT, jcoTranspile: c.version, imports: c.imports, exports: c.exports, modules: [...c.files.keys()] };
+    await writeFile(path.join(tmp, 'meta.json'), JSON.stringify(meta));
+    await rm(dir, { recursive: true, force: true });
+    await rename(tmp, dir);
+  } catch {
+    // The disk cache is an optimisation: failing to write it must not fail the load.
+    await rm(tmp, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+/** Options for `prepareComponent`. */
+export interface PrepareOptions {
+  /** Directory for transpiled output by digest; undefined disables the disk cache. */
+  readonly cacheDir?: string | undefined;
+  /** For messages: which app/component/file this is. */
+  readonly label: string;
+}
+
+/** Transpile (or read from the disk cache), compile every core module, and check imports. */
+export async function prepareComponent(bytes: Uint8Array, digest: string, opts: PrepareOptions): Promise<PreparedComponent> {
+  const problem = componentHeaderProblem(bytes);
+  if (problem) throw new ComponentCompileError(`${opts.label}: ${problem}`);
+  const t = await transpileCached(bytes, digest, opts.cacheDir, opts.label);
+  const unsupported = t.imports.filter((i) => !SUPPORTED_IMPORTS.has(i));
+  if (unsupported.length > 0) {
+    throw new ComponentImportError(
+      `${opts.label}: the component imports ${unsupported.join(', ')}, which spinet does not provide. ` +
+        `spinet serves wasi:http, wasi:io, wasi:cli, wasi:clocks, wasi:random and read-only wasi:filesystem (0.2.x); rebuild the component without the others.`,
+    );
+  }
+  const started = performance.now();
+  const modules: Array<readonly [string, WebAssembly.Module]> = [];
+  let byteSize = Buffer.byteLength(t.glue);
+  try {
+    await Promise.all(
+      [...t.files].map(async ([name, content]) => {
+        modules.push([name, await WebAssembly.compile(content)] as const);
+        byteSize += content.byteLength;
+      }),
+    );
+  } catch (err) {
+    throw new ComponentCompileError(`${opts.label}: a core module failed to compile: ${(err as Error).message}`, { cause: err });
+  }
+  return { digest, glue: t.glue, modules, imports: t.imports, exports: t.exports, byteSize, transpileMs: t.transpileMs, compileMs: performance.now() - started };
+}
+
+/** The wasi:http incoming-handler export a component offers, or throws a clear error. */
+export function requireHttpHandler(c: PreparedComponent, label: string): string {
+  const handler = c.exports.find((e) => /^wasi:http\/incoming-handler@0\.2\.\d+$/.test(e));
+  if (!handler) {
+    throw new ComponentExportError(
+      `${label}: the component does not export wasi:http/incoming-handler@0.2.x (it exports: ${c.exports.join(', ') || 'nothing'}). ` +
+        `An HTTP-triggered component must target the wasi:http/proxy world (e.g. componentize-js with a fetch handler, cargo component with wasi-http).`,
+    );
+  }
+  return handler;
+}
+
+/** Removes on-disk transpile cache entries that no longer match the current format (best effort). */
+export async function pruneTranspileCache(cacheDir: string): Promise<void> {
+  const entries = await readdir(cacheDir).catch(() => [] as string[]);
+  await Promise.all(entries.filter((e) => e.includes('.tmp-')).map((e) => rm(path.join(cacheDir, e), { recursive: true, force: true })));
+}

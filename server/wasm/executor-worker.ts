@@ -1,0 +1,387 @@
+/**
+ * Executor worker entry: instantiates a fresh component instance per request and runs its
+ * wasi:http handler synchronously on this thread. The gateway thread can `terminate()` this worker to
+ * stop a guest that runs past its deadline; nothing else about the gateway depends on this thread.
+ */
+import { parentPort, workerData, receiveMessageOnPort } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
+import vm from 'node:vm';
+import { Buffer } from 'node:buffer';
+import { buildHostImports, activateInstance } from '../host/host-imports.js';
+import { IncomingRequest, ResponseOutparam } from '../host/wasi-http.js';
+import type { ResponseTarget } from '../host/wasi-http.js';
+import type { ByteSink, ByteSource, Readiness, Waiter } from '../host/wasi-io.js';
+import { GuestExit } from '../host/wasi-cli.js';
+import { MountedFilesystem } from '../host/wasi-filesystem.js';
+import type { ControlMessage, EventMessage, GuestConfig, ReportMessage, RunMessage, RunOutcome } from './worker-protocol.js';
+
+type Instantiate = (
+  getCoreModule: (name: string) => WebAssembly.Module,
+  imports: Record<string, Record<string, unknown>>,
+  instantiateCore?: (m: WebAssembly.Module, i?: WebAssembly.Imports) => WebAssembly.Instance,
+) => Record<string, { handle?: (req: unknown, out: unknown) => void }>;
+
+interface LoadedComponent {
+  readonly instantiate: Instantiate;
+  readonly modules: Map<string, WebAssembly.Module>;
+}
+
+interface ConfigState {
+  readonly config: GuestConfig;
+  readonly environment: Array<[string, string]>;
+  readonly filesystem: MountedFilesystem | undefined;
+}
+
+const { signal, events, responseWindow, logLimit } = workerData as {
+  signal: SharedArrayBuffer;
+  events: MessagePort;
+  responseWindow: number;
+  logLimit: number;
+};
+const wake = new Int32Array(signal);
+const port = parentPort!;
+const components = new Map<string, LoadedComponent>();
+const configs = new Map<string, ConfigState>();
+const hostImports = buildHostImports();
+/** Posting to the gateway batches response output; this threshold flushes early for big bodies. */
+const POST_THRESHOLD = 64 * 1024;
+
+function report(msg: ReportMessage, transfer?: ArrayBuffer[]): void {
+  port.postMessage(msg, transfer ?? []);
+}
+
+function instantiateCore(m: WebAssembly.Module, i?: WebAssembly.Imports): WebAssembly.Instance {
+  return new WebAssembly.Instance(m, i);
+}
+
+/** One in-flight request: the event channel, the request body, the response, and stdio. */
+class Exchange implements Waiter, ResponseTarget {
+  readonly id: number;
+  readonly #bodyChunks: Uint8Array[] = [];
+  #bodyEnded: boolean;
+  #bodyFailure: string | undefined;
+  #pullPending = false;
+  // Response state.
+  #head: { status: number; headers: string[] } | undefined;
+  #headPosted = false;
+  #out: Uint8Array[] = [];
+  #outBytes = 0;
+  #sentBytes = 0;
+  #ackedBytes = 0;
+  #ended = false;
+  #endPosted = false;
+  #closed: string | undefined;
+  #error: string | undefined;
+  #logBytes = 0;
+  readonly requestBody: ByteSource;
+  readonly body: ByteSink;
+
+  constructor(id: number, bodyEmpty: boolean) {
+    this.id = id;
+    this.#bodyEnded = bodyEmpty;
+    const ex = this;
+    this.requestBody = {
+      ready: () => ex.#bodyChunks.length > 0 || ex.#bodyEnded,
+      block: (deadlineNs?: bigint) => {
+        while (!(ex.#bodyChunks.length > 0 || ex.#bodyEnded)) {
+          ex.#pull();
+          if (!ex.waitAny(deadlineNs) && deadlineNs !== undefined) return;
+        }
+      },
+      take: (max: number) => ex.#take(max),
+      get failure() {
+        return ex.#bodyFailure;
+      },
+    };
+    this.body = {
+      ready: () => ex.#capacity() !== 0,
+      block: (deadlineNs?: bigint) => {
+        while (ex.#capacity() === 0) {
+          ex.#post();
+          if (!ex.waitAny(deadlineNs) && deadlineNs !== undefined) return;
+        }
+      },
+      capacity: () => ex.#capacity(),
+      write: (bytes: Uint8Array) => {
+        ex.#out.push(bytes);
+        ex.#outBytes += bytes.length;
+        if (ex.#headPosted && ex.#outBytes >= POST_THRESHOLD) ex.#post();
+      },
+      flush: () => {
+        if (ex.#headPosted && ex.#outBytes >= POST_THRESHOLD) ex.#post();
+      },
+      get failure() {
+        return ex.#closed;
+      },
+    };
+  }
+
+  // ── request body ──
+  #take(max: number): Uint8Array | null {
+    const first = this.#bodyChunks[0];
+    if (!first) return this.#bodyEnded ? null : new Uint8Array(0);
+    if (first.length <= max) {
+      this.#bodyChunks.shift();
+      return first;
+    }
+    this.#bodyChunks[0] = first.subarray(max);
+    return first.subarray(0, max);
+  }
+
+  #pull(): void {
+    if (this.#pullPending || this.#bodyEnded) return;
+    this.#pullPending = true;
+    report({ t: 'pull', id: this.id });
+  }
+
+  // ── Waiter ──
+  prime(targets: readonly Readiness[]): void {
+    if (targets.includes(this.requestBody)) this.#pull();
+  }
+
+  /** Waits for one event for this request (or the deadline); returns false on timeout. */
+  waitAny(deadlineNs?: bigint): boolean {
+    // Whatever the guest produced so far must reach the client before we sleep.
+    this.#post();
+    for (;;) {
+      const seen = Atomics.load(wake, 0);
+      const msg = receiveMessageOnPort(events);
+      if (msg) {
+        if (this.#dispatch(msg.message as EventMessage)) return true;
+        continue;
+      }
+      let timeout = Infinity;
+      if (deadlineNs !== undefined) {
+        const left = deadlineNs - process.hrtime.bigint();
+        if (left <= 0n) return false;
+        timeout = Number(left / 1_000_000n) + 1;
+      }
+      if (Atomics.wait(wake, 0, seen, timeout) === 'timed-out' && deadlineNs !== undefined && process.hrtime.bigint() >= deadlineNs) {
+        return false;
+      }
+    }
+  }
+
+  /** Applies one event; false if it belonged to an earlier request. */
+  #dispatch(ev: EventMessage): boolean {
+    if (ev.id !== this.id) return false;
+    switch (ev.t) {
+      case 'body':
+        this.#pullPending = false;
+        if (ev.chunk.length > 0) this.#bodyChunks.push(ev.chunk);
+        break;
+      case 'body-end':
+        this.#pullPending = false;
+        this.#bodyEnded = true;
+        break;
+      case 'body-error':
+        this.#pullPending = false;
+        this.#bodyEnded = true;
+        this.#bodyFailure = ev.message;
+        break;
+      case 'ack':
+        this.#ackedBytes += ev.bytes;
+        break;
+      case 'cancel':
+        this.#closed ??= 'client closed the connection';
+        break;
+    }
+    return true;
+  }
+
+  // ── response ──
+  #capacity(): number {
+    if (this.#closed !== undefined || this.#ended) return -1;
+    const inFlight = this.#sentBytes + this.#outBytes - this.#ackedBytes;
+    return Math.max(0, Math.min(65536, responseWindow - inFlight));
+  }
+
+  head(status: number, headers: string[]): void {
+    this.#head = { status, headers };
+  }
+
+  error(message: string): void {
+    this.#error = message;
+    this.#closed = 'response failed';
+    this.#post();
+  }
+
+  end(): void {
+    this.#ended = true;
+    this.#post();
+  }
+
+  abort(reason: string): void {
+    if (this.#ended) return;
+    this.#closed = reason;
+    this.#post(reason);
+  }
+
+  get responded(): boolean {
+    return this.#head !== undefined || this.#error !== undefined;
+  }
+
+  /** Sends whatever response output is pending as one message. */
+  #post(abort?: string): void {
+    const head = this.#head && !this.#headPosted ? this.#head : undefined;
+    const end = this.#ended && !this.#endPosted;
+    const error = this.#error;
+    if (!head && !end && this.#outBytes === 0 && error === undefined && abort === undefined) return;
+    if (!this.#headPosted && !head && error === undefined && abort === undefined) return; // body waits for its head
+    const chunks = this.#out;
+    const transfer: ArrayBuffer[] = [];
+    for (const c of chunks) {
+      // jco hands us fresh copies of guest memory; transfer them when they own their whole buffer.
+      if (c.byteOffset === 0 && c.byteLength === c.buffer.byteLength && c.buffer instanceof ArrayBuffer && !transfer.includes(c.buffer)) transfer.push(c.buffer);
+    }
+    const msg: ReportMessage = {
+      t: 'out',
+      id: this.id,
+      ...(head ? { head } : {}),
+      ...(chunks.length > 0 ? { chunks } : {}),
+      ...(end ? { end: true } : {}),
+      ...(error !== undefined ? { error } : {}),
+      ...(abort !== undefined ? { abort } : {}),
+    };
+    if (head) this.#headPosted = true;
+    if (end) this.#endPosted = true;
+    this.#error = undefined;
+    this.#sentBytes += this.#outBytes;
+    this.#out = [];
+    this.#outBytes = 0;
+    report(msg, transfer);
+  }
+
+  /** Called when the guest returns: flush anything still pending. */
+  finishRun(): void {
+    this.#post();
+  }
+
+  // ── stdio ──
+  stdioSink(stream: 'stdout' | 'stderr'): ByteSink {
+    const ex = this;
+    return {
+      ready: () => true,
+      block: () => {},
+      capacity: () => 65536,
+      write: (bytes: Uint8Array) => {
+        // Bounded: a guest printing in a loop must not flood the gateway log or its memory.
+        if (ex.#logBytes >= logLimit) return;
+        const slice = bytes.length + ex.#logBytes > logLimit ? bytes.subarray(0, logLimit - ex.#logBytes) : bytes;
+        ex.#logBytes += slice.length;
+        let text = Buffer.from(slice.buffer, slice.byteOffset, slice.byteLength).toString('utf8');
+        if (ex.#logBytes >= logLimit) text += `\n[spinet: guest output truncated at ${logLimit} bytes]`;
+        report({ t: 'log', id: ex.id, stream, text });
+      },
+      flush: () => {},
+    };
+  }
+}
+
+function configFor(key: string): ConfigState {
+  const c = configs.get(key);
+  if (!c) throw new Error(`config ${key} was never sent to this worker`);
+  return c;
+}
+
+function run(msg: RunMessage): void {
+  const loaded = components.get(msg.digest);
+  const ex = new Exchange(msg.id, msg.bodyEmpty);
+  // Drop events left over from earlier requests on this worker.
+  while (receiveMessageOnPort(events)) {
+    /* discard */
+  }
+  let outcome: RunOutcome = 'ok';
+  let message: string | undefined;
+  let instantiateUs = 0;
+  let callUs = 0;
+  const config = configFor(msg.configKey);
+  const session = config.filesystem?.beginSession();
+  activateInstance({
+    waiter: ex,
+    cli: { environment: config.environment, stdout: ex.stdioSink('stdout'), stderr: ex.stdioSink('stderr') },
+    filesystem: config.filesystem,
+  });
+  try {
+    if (!loaded) throw new Error(`component ${msg.digest} is not loaded on this worker`);
+    const t0 = performance.now();
+    let exports: ReturnType<Instantiate>;
+    try {
+      exports = loaded.instantiate((name) => {
+        const m = loaded.modules.get(name);
+        if (!m) throw new Error(`jco asked for unknown core module ${name}`);
+        return m;
+      }, hostImports, instantiateCore);
+    } catch (err) {
+      outcome = 'instantiate';
+      throw err;
+    }
+    const t1 = performance.now();
+    instantiateUs = Math.round((t1 - t0) * 1000);
+    const handler = exports[msg.handler];
+    if (!handler?.handle) throw new Error(`component does not export ${msg.handler}`);
+    try {
+      handler.handle(new IncomingRequest(msg.head, ex.requestBody), new ResponseOutparam(ex));
+    } finally {
+      callUs = Math.round((performance.now() - t1) * 1000);
+    }
+  } catch (err) {
+    if (err instanceof GuestExit) {
+      outcome = 'exit';
+      message = err.message;
+    } else {
+      if (outcome === 'ok') outcome = 'trap';
+      message = describe(err);
+    }
+  } finally {
+    activateInstance(undefined);
+    session?.end();
+  }
+  ex.finishRun();
+  report({ t: 'done', id: msg.id, outcome, ...(message !== undefined ? { message } : {}), instantiateUs, callUs });
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) {
+    const kind = err instanceof WebAssembly.RuntimeError ? 'wasm trap' : err.name;
+    return `${kind}: ${err.message}`;
+  }
+  return String(err);
+}
+
+function load(msg: Extract<ControlMessage, { t: 'load' }>): void {
+  let error: string | undefined;
+  try {
+    const script = new vm.Script(`(function () {\n${msg.glue}\n})`, { filename: `spinet-glue-${msg.digest.slice(0, 12)}.js` });
+    const instantiate = (script.runInThisContext() as () => Instantiate)();
+    components.set(msg.digest, { instantiate, modules: new Map(msg.modules) });
+  } catch (err) {
+    error = describe(err);
+  }
+  report({ t: 'loaded', digest: msg.digest, ...(error !== undefined ? { error } : {}) });
+}
+
+port.on('message', (msg: ControlMessage) => {
+  switch (msg.t) {
+    case 'load':
+      load(msg);
+      break;
+    case 'drop':
+      components.delete(msg.digest);
+      break;
+    case 'config':
+      configs.set(msg.key, {
+        config: msg.config,
+        environment: msg.config.environment.map(([k, v]) => [k, v] as [string, string]),
+        filesystem: msg.config.files.length > 0 ? new MountedFilesystem(msg.config.files) : undefined,
+      });
+      break;
+    case 'drop-config':
+      configs.get(msg.key)?.filesystem?.closeAll();
+      configs.delete(msg.key);
+      break;
+    case 'run':
+      run(msg);
+      break;
+  }
+});

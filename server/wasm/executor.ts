@@ -1,0 +1,569 @@
+/**
+ * The executor: runs each request in a fresh component instance on a pool of worker threads.
+ *
+ * Why workers: Node cannot interrupt synchronous Wasm on the thread running it. Each worker runs one
+ * guest at a time, synchronously, and blocks (Atomics.wait) when the guest waits for I/O; the gateway
+ * thread stays free to serve everyone else. A guest that runs past its deadline is stopped by
+ * terminating its worker (≈2–3 ms); a warm spare takes its place so the pool never shrinks.
+ */
+import { Worker, MessageChannel } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
+import { Readable } from 'node:stream';
+import {
+  ExecutorClosedError,
+  ExecutorOverloadedError,
+  GuestDeadlineError,
+  GuestFailedError,
+  RequestBodyTooLargeError,
+  WorkerCrashedError,
+} from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { PreparedComponent } from './component-loader.js';
+import type { ControlMessage, EventMessage, GuestConfig, ReportMessage, RequestHead, RunOutcome } from './worker-protocol.js';
+
+/** Executor settings. */
+export interface ExecutorOptions {
+  /** Worker threads that run guests (each runs one request at a time). */
+  readonly workers: number;
+  /** Requests that may wait for a worker before new ones get 503. */
+  readonly maxQueue: number;
+  /** Response bytes a guest may have in flight before its writes wait for the client. */
+  readonly responseWindow?: number;
+  /** Guest stdout+stderr bytes logged per request. */
+  readonly logLimit?: number;
+  readonly logger: Logger;
+}
+
+/** One request for a guest. */
+export interface GuestRequest {
+  readonly component: PreparedComponent;
+  /** Export to call, e.g. `wasi:http/incoming-handler@0.2.1`. */
+  readonly handler: string;
+  /** Identifies `config`; configs are sent to each worker once per key. */
+  readonly configKey: string;
+  readonly config: GuestConfig;
+  readonly head: RequestHead;
+  /** The request body stream (paused), or null when there is none. */
+  readonly body: Readable | null;
+  readonly maxBodyBytes: number;
+  /** Wall-clock limit for the guest, from the moment it starts running. */
+  readonly deadlineMs: number;
+  /** Guest stdout/stderr, already bounded. */
+  readonly onLog?: (stream: 'stdout' | 'stderr', text: string) => void;
+}
+
+/** The guest's response head and body. The body is a Buffer when the whole response came at once. */
+export interface GuestResponse {
+  readonly status: number;
+  /** Flat [name, value, …]. */
+  readonly headers: readonly string[];
+  readonly body: Buffer | Readable;
+}
+
+/** How a run went, for logs and metrics. */
+export interface RunReport {
+  readonly outcome: RunOutcome | 'deadline' | 'crash' | 'rejected';
+  readonly message?: string;
+  readonly instantiateUs: number;
+  readonly callUs: number;
+  /** Milliseconds the request waited for a worker. */
+  readonly queuedMs: number;
+}
+
+/** The two things a caller waits on: the response (or a typed failure), and the end of the run. */
+export interface RunHandle {
+  readonly response: Promise<GuestResponse>;
+  readonly done: Promise<RunReport>;
+  /** The client went away: the guest's further writes fail. */
+  cancel(): void;
+}
+
+const WORKER_URL = new URL('./executor-worker.js', import.meta.url);
+
+class Job {
+  readonly id: number;
+  readonly req: GuestRequest;
+  readonly enqueuedAt = performance.now();
+  startedAt = 0;
+  slot: WorkerSlot | undefined;
+  timer: NodeJS.Timeout | undefined;
+  #resolveResponse!: (r: GuestResponse) => void;
+  #rejectResponse!: (e: Error) => void;
+  #resolveDone!: (r: RunReport) => void;
+  readonly response: Promise<GuestResponse>;
+  readonly done: Promise<RunReport>;
+  #settled = false;
+  #finished = false;
+  #head: { status: number; headers: readonly string[] } | undefined;
+  #chunks: Uint8Array[] = [];
+  #stream: Readable | undefined;
+  #unacked = 0;
+  #ended = false;
+  cancelled = false;
+  pump: BodyPump | undefined;
+
+  constructor(id: number, req: GuestRequest) {
+    this.id = id;
+    this.req = req;
+    this.response = new Promise((resolve, reject) => {
+      this.#resolveResponse = resolve;
+      this.#rejectResponse = reject;
+    });
+    // A caller that only awaits `done` must not see an unhandled rejection.
+    this.response.catch(() => {});
+    this.done = new Promise((resolve) => (this.#resolveDone = resolve));
+  }
+
+  send(ev: EventMessage): void {
+    this.slot?.sendEvent(ev);
+  }
+
+  fail(err: Error): void {
+    if (!this.#settled) {
+      this.#settled = true;
+      this.#rejectResponse(err);
+    } else if (this.#stream && !this.#ended) {
+      // Headers are out: the only honest signal left is cutting the body off.
+      this.#stream.destroy(err);
+    }
+  }
+
+  onOut(msg: Extract<ReportMessage, { t: 'out' }>): void {
+    if (msg.error !== undefined && !this.#head) {
+      this.fail(new GuestFailedError(`guest set an error response: ${msg.error}`));
+      return;
+    }
+    if (msg.head) this.#head = msg.head;
+    if (!this.#head) return;
+    if (msg.chunks) {
+      if (this.#stream) {
+        for (const c of msg.chunks) this.#push(c);
+      } else {
+        for (const c of msg.chunks) this.#chunks.push(c);
+      }
+    }
+    if (msg.abort !== undefined) {
+      this.fail(new GuestFailedError(`guest abandoned its response body: ${msg.abort}`));
+      return;
+    }
+    if (msg.end) this.#ended = true;
+    if (this.#settled) {
+      if (msg.end && this.#stream) this.#stream.push(null);
+      return;
+    }
+    this.#settled = true;
+    if (this.#ended) {
+      const body = this.#chunks.length === 1 ? bufferOf(this.#chunks[0]!) : Buffer.concat(this.#chunks);
+      this.#chunks = [];
+      this.#resolveResponse({ status: this.#head.status, headers: this.#head.headers, body });
+      return;
+    }
+    // A streamed response: hand out a stream now; credit flows back as the client reads.
+    const job = this;
+    this.#stream = new Readable({
+      highWaterMark: 64 * 1024,
+      read() {
+        if (job.#unacked > 0) {
+          const bytes = job.#unacked;
+          job.#unacked = 0;
+          job.send({ t: 'ack', id: job.id, bytes });
+        }
+      },
+    });
+    this.#stream.on('close', () => {
+      if (!this.#ended && !this.#finished) this.cancel();
+    });
+    const pending = this.#chunks;
+    this.#chunks = [];
+    for (const c of pending) this.#push(c);
+    this.#resolveResponse({ status: this.#head.status, headers: this.#head.headers, body: this.#stream });
+  }
+
+  #push(c: Uint8Array): void {
+    if (this.#stream!.push(bufferOf(c))) this.send({ t: 'ack', id: this.id, bytes: c.length });
+    else this.#unacked += c.length;
+  }
+
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.send({ t: 'cancel', id: this.id });
+  }
+
+  finish(report: Omit<RunReport, 'queuedMs'>): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.pump?.close();
+    const full: RunReport = { ...report, queuedMs: this.startedAt ? this.startedAt - this.enqueuedAt : performance.now() - this.enqueuedAt };
+    if (!this.#settled) {
+      this.fail(failureFor(report.outcome, report.message));
+    } else if (this.#stream && !this.#ended) {
+      this.#stream.destroy(failureFor(report.outcome === 'ok' ? 'unfinished' : report.outcome, report.message));
+    }
+    this.#resolveDone(full);
+  }
+}
+
+function failureFor(outcome: RunReport['outcome'] | 'unfinished', message: string | undefined): Error {
+  switch (outcome) {
+    case 'deadline':
+      return new GuestDeadlineError(message ?? 'guest ran past its deadline');
+    case 'crash':
+      return new WorkerCrashedError(message ?? 'executor worker died');
+    case 'ok':
+      return new GuestFailedError('guest returned without setting a response');
+    case 'unfinished':
+      return new GuestFailedError('guest returned without finishing the response body');
+    case 'exit':
+      return new GuestFailedError(message ?? 'guest exited');
+    case 'instantiate':
+      return new GuestFailedError(`instantiation failed: ${message ?? 'unknown error'}`);
+    default:
+      return new GuestFailedError(`guest trapped: ${message ?? 'unknown trap'}`);
+  }
+}
+
+function bufferOf(c: Uint8Array): Buffer {
+  return Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+}
+
+/** Feeds a request body to the guest on demand (the guest pulls; nothing is buffered beyond a chunk). */
+class BodyPump {
+  readonly #stream: Readable;
+  readonly #job: Job;
+  readonly #max: number;
+  #total = 0;
+  #ended = false;
+  #waiting = false;
+  #closed = false;
+  readonly #onEnd = (): void => {
+    this.#ended = true;
+    if (this.#waiting) this.pull();
+  };
+  readonly #onError = (err: Error): void => {
+    this.#closed = true;
+    this.#job.send({ t: 'body-error', id: this.#job.id, message: `request body failed: ${err.message}` });
+  };
+  readonly #onReadable = (): void => {
+    if (this.#waiting) this.pull();
+  };
+
+  constructor(stream: Readable, job: Job, max: number) {
+    this.#stream = stream;
+    this.#job = job;
+    this.#max = max;
+    stream.on('end', this.#onEnd);
+    stream.on('error', this.#onError);
+    stream.on('aborted', () => this.#onError(new Error('client aborted the request')));
+    stream.on('readable', this.#onReadable);
+  }
+
+  pull(): void {
+    if (this.#closed) return;
+    this.#waiting = false;
+    const chunk = this.#stream.read() as Buffer | null;
+    if (chunk !== null) {
+      this.#total += chunk.length;
+      if (this.#total > this.#max) {
+        this.#closed = true;
+        this.#job.send({ t: 'body-error', id: this.#job.id, message: `request body exceeds ${this.#max} bytes` });
+        this.#job.fail(new RequestBodyTooLargeError(`request body exceeds the limit of ${this.#max} bytes`));
+        return;
+      }
+      // Copy into an exact-size Uint8Array: Node's parser hands out slices of pooled buffers.
+      this.#job.send({ t: 'body', id: this.#job.id, chunk: new Uint8Array(chunk) });
+      return;
+    }
+    if (this.#ended || this.#stream.readableEnded) {
+      this.#closed = true;
+      this.#job.send({ t: 'body-end', id: this.#job.id });
+      return;
+    }
+    this.#waiting = true;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#stream.off('end', this.#onEnd);
+    this.#stream.off('readable', this.#onReadable);
+    // Keep the error listener: a late socket error must not become an uncaught exception.
+  }
+}
+
+class WorkerSlot {
+  readonly worker: Worker;
+  readonly #signal = new Int32Array(new SharedArrayBuffer(4));
+  readonly #events: MessagePort;
+  readonly loaded = new Map<string, Promise<void>>();
+  readonly configs = new Set<string>();
+  job: Job | undefined;
+  dead = false;
+  readonly #loadWaiters = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
+
+  constructor(
+    readonly executor: Executor,
+    opts: { responseWindow: number; logLimit: number },
+  ) {
+    const { port1, port2 } = new MessageChannel();
+    this.#events = port1;
+    this.worker = new Worker(WORKER_URL, {
+      workerData: { signal: this.#signal.buffer, events: port2, responseWindow: opts.responseWindow, logLimit: opts.logLimit },
+      transferList: [port2],
+      // Guests' JS heap is inside Wasm memory; this bounds only the glue's own objects.
+      resourceLimits: { maxOldGenerationSizeMb: 512 },
+    });
+    this.worker.unref();
+    this.worker.on('message', (msg: ReportMessage) => this.#onMessage(msg));
+    this.worker.on('error', (err) => executor.onSlotDied(this, err));
+    this.worker.on('exit', (code) => executor.onSlotDied(this, new Error(`worker exited with code ${code}`)));
+  }
+
+  post(msg: ControlMessage): void {
+    this.worker.postMessage(msg);
+  }
+
+  sendEvent(ev: EventMessage): void {
+    if (this.dead) return;
+    this.#events.postMessage(ev);
+    Atomics.add(this.#signal, 0, 1);
+    Atomics.notify(this.#signal, 0);
+  }
+
+  ensureLoaded(c: PreparedComponent): Promise<void> {
+    let p = this.loaded.get(c.digest);
+    if (!p) {
+      p = new Promise<void>((resolve, reject) => this.#loadWaiters.set(c.digest, { resolve, reject }));
+      this.loaded.set(c.digest, p);
+      this.post({ t: 'load', digest: c.digest, glue: c.glue, modules: c.modules });
+    }
+    return p;
+  }
+
+  ensureConfig(key: string, config: GuestConfig): void {
+    if (this.configs.has(key)) return;
+    this.configs.add(key);
+    this.post({ t: 'config', key, config });
+  }
+
+  failLoads(err: Error): void {
+    for (const w of this.#loadWaiters.values()) w.reject(err);
+    this.#loadWaiters.clear();
+  }
+
+  #onMessage(msg: ReportMessage): void {
+    if (msg.t === 'loaded') {
+      const w = this.#loadWaiters.get(msg.digest);
+      this.#loadWaiters.delete(msg.digest);
+      if (msg.error !== undefined) {
+        this.loaded.delete(msg.digest);
+        w?.reject(new GuestFailedError(`component glue failed to load: ${msg.error}`));
+      } else w?.resolve();
+      return;
+    }
+    const job = this.job;
+    if (!job || msg.id !== job.id) return; // late output of a run that was already ended
+    switch (msg.t) {
+      case 'out':
+        job.onOut(msg);
+        break;
+      case 'pull':
+        job.pump?.pull();
+        break;
+      case 'log':
+        job.req.onLog?.(msg.stream, msg.text);
+        break;
+      case 'done':
+        job.finish({
+          outcome: msg.outcome,
+          ...(msg.message !== undefined ? { message: msg.message } : {}),
+          instantiateUs: msg.instantiateUs,
+          callUs: msg.callUs,
+        });
+        this.job = undefined;
+        this.executor.onSlotFree(this);
+        break;
+    }
+  }
+}
+
+/** Runs guest requests on a pool of worker threads, one fresh instance per request. */
+export class Executor {
+  readonly #opts: Required<Omit<ExecutorOptions, 'logger'>> & { logger: Logger };
+  readonly #slots: WorkerSlot[] = [];
+  #spare: WorkerSlot | undefined;
+  readonly #queue: Job[] = [];
+  #nextId = 1;
+  #closed = false;
+  readonly #idleWaiters: Array<() => void> = [];
+
+  constructor(opts: ExecutorOptions) {
+    this.#opts = {
+      responseWindow: 1024 * 1024,
+      logLimit: 64 * 1024,
+      ...opts,
+    };
+    for (let i = 0; i < opts.workers; i++) this.#slots.push(this.#spawn());
+    this.#spare = this.#spawn();
+  }
+
+  #spawn(): WorkerSlot {
+    return new WorkerSlot(this, { responseWindow: this.#opts.responseWindow, logLimit: this.#opts.logLimit });
+  }
+
+  /** Requests running or waiting right now. */
+  get load(): { running: number; queued: number; workers: number } {
+    return { running: this.#slots.filter((s) => s.job).length, queued: this.#queue.length, workers: this.#slots.length };
+  }
+
+  /** Starts one request; the handle's promises never reject except `response` (typed errors). */
+  run(req: GuestRequest): RunHandle {
+    const job = new Job(this.#nextId++, req);
+    const handle: RunHandle = { response: job.response, done: job.done, cancel: () => job.cancel() };
+    if (this.#closed) {
+      job.finish({ outcome: 'rejected', message: 'executor is shutting down', instantiateUs: 0, callUs: 0 });
+      job.fail(new ExecutorClosedError('the gateway is shutting down'));
+      return handle;
+    }
+    const slot = this.#freeSlot(req.component.digest);
+    if (slot) {
+      void this.#start(slot, job);
+    } else if (this.#queue.length >= this.#opts.maxQueue) {
+      job.fail(new ExecutorOverloadedError(`all ${this.#slots.length} workers are busy and ${this.#queue.length} requests are queued`));
+      job.finish({ outcome: 'rejected', message: 'overloaded', instantiateUs: 0, callUs: 0 });
+    } else {
+      this.#queue.push(job);
+    }
+    return handle;
+  }
+
+  #freeSlot(digest: string): WorkerSlot | undefined {
+    let any: WorkerSlot | undefined;
+    for (const s of this.#slots) {
+      if (s.job || s.dead) continue;
+      // Prefer a worker that already has this component, to skip loading its glue again.
+      if (s.loaded.has(digest)) return s;
+      any ??= s;
+    }
+    return any;
+  }
+
+  async #start(slot: WorkerSlot, job: Job): Promise<void> {
+    slot.job = job;
+    job.slot = slot;
+    const { req } = job;
+    try {
+      slot.ensureConfig(req.configKey, req.config);
+      await slot.ensureLoaded(req.component);
+    } catch (err) {
+      job.finish({ outcome: 'instantiate', message: (err as Error).message, instantiateUs: 0, callUs: 0 });
+      if (slot.job === job) {
+        slot.job = undefined;
+        this.onSlotFree(slot);
+      }
+      return;
+    }
+    if (slot.job !== job || slot.dead) return;
+    job.startedAt = performance.now();
+    if (req.body) job.pump = new BodyPump(req.body, job, req.maxBodyBytes);
+    job.timer = setTimeout(() => this.#expire(slot, job), req.deadlineMs);
+    slot.post({ t: 'run', id: job.id, digest: req.component.digest, configKey: req.configKey, handler: req.handler, head: req.head, bodyEmpty: req.body === null });
+  }
+
+  #expire(slot: WorkerSlot, job: Job): void {
+    if (slot.job !== job) return;
+    this.#opts.logger.warn({ deadlineMs: job.req.deadlineMs, app: job.req.config.app, component: job.req.config.component }, 'guest ran past its deadline; stopping its worker');
+    slot.job = undefined;
+    this.#retire(slot);
+    job.finish({ outcome: 'deadline', message: `guest ran past its ${job.req.deadlineMs} ms deadline`, instantiateUs: 0, callUs: 0 });
+  }
+
+  /** Takes a slot out of the pool (terminating its worker) and puts the warm spare in its place. */
+  #retire(slot: WorkerSlot): void {
+    if (slot.dead) return;
+    slot.dead = true;
+    slot.failLoads(new WorkerCrashedError('worker retired'));
+    void slot.worker.terminate();
+    const i = this.#slots.indexOf(slot);
+    if (i >= 0) {
+      if (this.#closed) {
+        this.#slots.splice(i, 1);
+      } else {
+        const replacement = this.#spare ?? this.#spawn();
+        this.#slots[i] = replacement;
+        this.#spare = this.#spawn();
+        this.onSlotFree(replacement);
+      }
+    }
+  }
+
+  /** A worker died on its own (crash, out of memory). */
+  onSlotDied(slot: WorkerSlot, err: Error): void {
+    if (slot.dead) return;
+    if (slot === this.#spare) {
+      slot.dead = true;
+      this.#spare = this.#closed ? undefined : this.#spawn();
+      return;
+    }
+    const job = slot.job;
+    slot.job = undefined;
+    if (!this.#closed || job) this.#opts.logger.error({ err }, 'executor worker died');
+    this.#retire(slot);
+    job?.finish({ outcome: 'crash', message: err.message, instantiateUs: 0, callUs: 0 });
+  }
+
+  /** A worker finished its request: give it the next queued one. */
+  onSlotFree(slot: WorkerSlot): void {
+    if (slot.dead || slot.job) return;
+    const next = this.#queue.shift();
+    if (next) {
+      void this.#start(slot, next);
+      return;
+    }
+    if (this.#closed && this.#slots.every((s) => !s.job)) for (const w of this.#idleWaiters.splice(0)) w();
+  }
+
+  /** Forget a component everywhere (evicted from the precompile cache). */
+  dropComponent(digest: string): void {
+    for (const s of [...this.#slots, ...(this.#spare ? [this.#spare] : [])]) {
+      if (s.loaded.delete(digest)) s.post({ t: 'drop', digest });
+    }
+  }
+
+  /** Forget a component configuration everywhere (its app was unloaded). */
+  dropConfig(key: string): void {
+    for (const s of [...this.#slots, ...(this.#spare ? [this.#spare] : [])]) {
+      if (s.configs.delete(key)) s.post({ t: 'drop-config', key });
+    }
+  }
+
+  /**
+   * Stops taking work, lets running and queued requests finish (up to `graceMs`), then terminates
+   * every worker. Requests still running at the grace deadline fail as deadline errors.
+   */
+  async close(graceMs = 10_000): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const busy = (): boolean => this.#queue.length > 0 || this.#slots.some((s) => s.job);
+    if (busy()) {
+      await Promise.race([
+        new Promise<void>((resolve) => this.#idleWaiters.push(resolve)),
+        new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref()),
+      ]);
+    }
+    for (const job of this.#queue.splice(0)) {
+      job.fail(new ExecutorClosedError('the gateway shut down before this request ran'));
+      job.finish({ outcome: 'rejected', message: 'shutdown', instantiateUs: 0, callUs: 0 });
+    }
+    const slots = [...this.#slots, ...(this.#spare ? [this.#spare] : [])];
+    this.#spare = undefined;
+    for (const s of slots) {
+      const job = s.job;
+      s.job = undefined;
+      s.dead = true;
+      job?.finish({ outcome: 'deadline', message: 'gateway shut down while the guest was running', instantiateUs: 0, callUs: 0 });
+    }
+    await Promise.all(slots.map((s) => s.worker.terminate()));
+    this.#slots.length = 0;
+  }
+}

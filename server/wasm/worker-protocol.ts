@@ -1,0 +1,129 @@
+/**
+ * The messages between the gateway thread and an executor worker. One module owns the wire format so
+ * both sides agree; nothing here runs code.
+ *
+ * Channels:
+ * - control (main → worker `postMessage`): load a component, run a request, drop a component. The worker
+ *   handles these on its event loop while idle.
+ * - events (main → worker, a dedicated MessagePort read only with `receiveMessageOnPort`, plus an
+ *   Atomics counter to wake the worker): data a running guest blocks on (request body, write credit).
+ *   A running guest owns its worker's thread, so these must be readable synchronously.
+ * - reports (worker → main `postMessage`): response parts, body pulls, guest logs, completion.
+ */
+import type { MountedFile } from '../manifest/types.js';
+
+/** Everything a worker needs to instantiate one component: compiled core modules and the glue path. */
+export interface LoadMessage {
+  readonly t: 'load';
+  readonly digest: string;
+  /** The transpiled glue as a function-body script (see glue-script.ts). */
+  readonly glue: string;
+  /** Core module name (as the glue asks for it) → compiled module; structured-cloned cheaply. */
+  readonly modules: ReadonlyArray<readonly [string, WebAssembly.Module]>;
+}
+
+/** Forget a component (evicted from the precompile cache). */
+export interface DropMessage {
+  readonly t: 'drop';
+  readonly digest: string;
+}
+
+/** Per-component configuration the host needs inside the worker; sent once per worker and key. */
+export interface GuestConfig {
+  /** App name and component id: tags for logs. */
+  readonly app: string;
+  readonly component: string;
+  readonly environment: ReadonlyArray<readonly [string, string]>;
+  readonly files: readonly MountedFile[];
+}
+
+/** The incoming request as the guest will see it. */
+export interface RequestHead {
+  readonly method: string;
+  readonly pathWithQuery: string;
+  readonly scheme: 'http' | 'https';
+  readonly authority: string;
+  /** Flat [name, value, name, value, …], names lower-case, values as bytes-in-latin1 strings. */
+  readonly headers: readonly string[];
+}
+
+/** Install a component configuration under a key that runs refer to. */
+export interface ConfigMessage {
+  readonly t: 'config';
+  readonly key: string;
+  readonly config: GuestConfig;
+}
+
+/** Forget a component configuration (its app was unloaded). */
+export interface DropConfigMessage {
+  readonly t: 'drop-config';
+  readonly key: string;
+}
+
+/** Run one request in a fresh instance of an already-loaded component. */
+export interface RunMessage {
+  readonly t: 'run';
+  readonly id: number;
+  readonly digest: string;
+  /** Key of a config sent earlier with a ConfigMessage. */
+  readonly configKey: string;
+  /** The export to call, e.g. `wasi:http/incoming-handler@0.2.1`. */
+  readonly handler: string;
+  readonly head: RequestHead;
+  /** True when the request certainly has no body (no pulls will be needed). */
+  readonly bodyEmpty: boolean;
+}
+
+/** Control messages, main → worker. */
+export type ControlMessage = LoadMessage | DropMessage | ConfigMessage | DropConfigMessage | RunMessage;
+
+/** Events a running guest may block on, main → worker (sync channel). */
+export type EventMessage =
+  | { readonly t: 'body'; readonly id: number; readonly chunk: Uint8Array }
+  | { readonly t: 'body-end'; readonly id: number }
+  | { readonly t: 'body-error'; readonly id: number; readonly message: string }
+  /** The gateway has written `bytes` more response bytes to the client: that much write credit is back. */
+  | { readonly t: 'ack'; readonly id: number; readonly bytes: number }
+  /** The client went away: further response writes fail as a closed stream. */
+  | { readonly t: 'cancel'; readonly id: number };
+
+/** How a run ended, as far as the guest is concerned. */
+export type RunOutcome =
+  | 'ok'
+  /** The guest trapped (unreachable, out-of-bounds, stack overflow, a host-detected contract break). */
+  | 'trap'
+  /** The guest called wasi:cli/exit. */
+  | 'exit'
+  /** Instantiation failed (missing import, start function trapped). */
+  | 'instantiate';
+
+/** Reports, worker → main. */
+export type ReportMessage =
+  | { readonly t: 'loaded'; readonly digest: string; readonly error?: string }
+  /**
+   * Response output, batched: the head (once), body chunks, and the end. A small response arrives as
+   * one message with all three.
+   */
+  | {
+      readonly t: 'out';
+      readonly id: number;
+      readonly head?: { readonly status: number; readonly headers: readonly string[] };
+      readonly chunks?: readonly Uint8Array[];
+      readonly end?: boolean;
+      /** The guest set an error on the response outparam instead of a response. */
+      readonly error?: string;
+      /** The guest abandoned the body mid-way: the response must be cut off, not completed. */
+      readonly abort?: string;
+    }
+  /** The guest wants more request body. */
+  | { readonly t: 'pull'; readonly id: number }
+  | { readonly t: 'log'; readonly id: number; readonly stream: 'stdout' | 'stderr'; readonly text: string }
+  | {
+      readonly t: 'done';
+      readonly id: number;
+      readonly outcome: RunOutcome;
+      readonly message?: string;
+      /** Microseconds spent instantiating and in the guest call, for metrics. */
+      readonly instantiateUs: number;
+      readonly callUs: number;
+    };
