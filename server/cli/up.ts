@@ -1,0 +1,56 @@
+/**
+ * `spinet up [dir | -f spin.toml] [--listen host:port]`: serve one Spin app, like `spin up`.
+ * Exits non-zero before listening if the app cannot load; SIGTERM/SIGINT let in-flight requests finish.
+ */
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config.js';
+import { buildGateway } from '../app.js';
+import { CliUsageError } from '../errors.js';
+
+/** Usage text for `spinet up`. */
+export const UP_USAGE = `Usage: spinet up [APP_DIR | -f spin.toml] [--listen HOST:PORT] [--workers N] [--deadline-ms MS] [--log-level LEVEL]
+
+Serves a Spin app. APP_DIR (or -f) is a spin.toml or the directory holding one (default: .).
+Environment: SPINET_LISTEN (or SPIN_HTTP_LISTEN_ADDR), SPINET_WORKERS, SPINET_DEADLINE_MS,
+SPINET_MAX_BODY_BYTES, SPINET_MAX_QUEUE, SPINET_CACHE_MAX_BYTES, SPINET_CACHE_DIR, SPINET_LOG_LEVEL,
+SPINET_ACCESS_LOG, SPINET_SHUTDOWN_GRACE_MS.`;
+
+/** Runs `spinet up`; resolves once the gateway is listening, with a function that stops it. */
+export async function up(argv: string[]): Promise<{ stop: () => Promise<void>; address: string }> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        from: { type: 'string', short: 'f' },
+        listen: { type: 'string' },
+        workers: { type: 'string' },
+        'deadline-ms': { type: 'string' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    throw new CliUsageError(`${(err as Error).message}\n\n${UP_USAGE}`);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(`${UP_USAGE}\n`);
+    return { stop: async () => {}, address: '' };
+  }
+  if (positionals.length > 1 || (positionals.length === 1 && values.from)) {
+    throw new CliUsageError(`give the app once, as a directory argument or with -f\n\n${UP_USAGE}`);
+  }
+  const config = loadConfig({
+    manifest: values.from ?? positionals[0],
+    listen: values.listen,
+    workers: values.workers,
+    deadlineMs: values['deadline-ms'],
+    logLevel: values['log-level'],
+  });
+  const gateway = await buildGateway(config);
+  const address = await gateway.fastify.listen({ host: config.host, port: config.port });
+  gateway.fastify.log.info({ address, app: gateway.tenants.list().map((a) => a.name), workers: config.workers }, `spinet serving on ${address}`);
+  return { stop: () => gateway.close(), address };
+}

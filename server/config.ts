@@ -1,0 +1,109 @@
+/**
+ * Gateway configuration: one schema, read from flags and environment variables, validated with clear
+ * errors, returned frozen. Flags win over environment variables, which win over defaults.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigInvalidError } from './errors.js';
+
+/** Everything the gateway needs to start. */
+export interface GatewayConfig {
+  /** spin.toml path or a directory containing one. */
+  readonly manifest: string;
+  readonly host: string;
+  readonly port: number;
+  /** Worker threads that run guests. */
+  readonly workers: number;
+  /** Requests that may wait for a worker before 503. */
+  readonly maxQueue: number;
+  /** Wall-clock limit per guest run, in milliseconds (504 past it). */
+  readonly deadlineMs: number;
+  /** Request body limit in bytes (413 past it). */
+  readonly maxBodyBytes: number;
+  /** Precompile cache bound in bytes. */
+  readonly cacheMaxBytes: number;
+  /** On-disk transpile cache directory; empty string disables it. */
+  readonly cacheDir: string;
+  readonly logLevel: string;
+  /** Whether to log every request (Fastify's access log). */
+  readonly accessLog: boolean;
+  /** How long shutdown waits for in-flight requests, in milliseconds. */
+  readonly shutdownGraceMs: number;
+}
+
+/** The names of environment variables, per config key, for docs and messages. */
+export const ENV_NAMES: Readonly<Record<keyof GatewayConfig, string>> = {
+  manifest: 'SPINET_MANIFEST',
+  host: 'SPINET_LISTEN',
+  port: 'SPINET_LISTEN',
+  workers: 'SPINET_WORKERS',
+  maxQueue: 'SPINET_MAX_QUEUE',
+  deadlineMs: 'SPINET_DEADLINE_MS',
+  maxBodyBytes: 'SPINET_MAX_BODY_BYTES',
+  cacheMaxBytes: 'SPINET_CACHE_MAX_BYTES',
+  cacheDir: 'SPINET_CACHE_DIR',
+  logLevel: 'SPINET_LOG_LEVEL',
+  accessLog: 'SPINET_ACCESS_LOG',
+  shutdownGraceMs: 'SPINET_SHUTDOWN_GRACE_MS',
+};
+
+/** Flags the CLI parsed (all optional, strings as typed). */
+export interface ConfigFlags {
+  readonly manifest?: string | undefined;
+  readonly listen?: string | undefined;
+  readonly workers?: string | undefined;
+  readonly deadlineMs?: string | undefined;
+  readonly logLevel?: string | undefined;
+}
+
+/** Parses `host:port` (IPv6 in brackets) with a clear error. */
+export function parseListen(value: string, source: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) {
+    throw new ConfigInvalidError(`${source}: "${value}" is not a listen address; use host:port, e.g. 127.0.0.1:3000 or [::1]:3000`);
+  }
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+function intFrom(value: string | undefined, fallback: number, source: string, min: number, max: number): number {
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigInvalidError(`${source}: "${value}" must be an integer between ${min} and ${max}`);
+  }
+  return n;
+}
+
+const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+/** Builds the frozen gateway config from flags and an environment (process.env by default). */
+export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  const listenRaw = flags.listen ?? env.SPINET_LISTEN ?? env.SPIN_HTTP_LISTEN_ADDR ?? '127.0.0.1:3000';
+  const listenSource = flags.listen ? '--listen' : env.SPINET_LISTEN ? 'SPINET_LISTEN' : env.SPIN_HTTP_LISTEN_ADDR ? 'SPIN_HTTP_LISTEN_ADDR' : 'default listen address';
+  const { host, port } = parseListen(listenRaw, listenSource);
+  const logLevel = flags.logLevel ?? env.SPINET_LOG_LEVEL ?? 'info';
+  if (!LEVELS.has(logLevel)) {
+    throw new ConfigInvalidError(`${flags.logLevel ? '--log-level' : 'SPINET_LOG_LEVEL'}: "${logLevel}" is not a log level; use one of ${[...LEVELS].join(', ')}`);
+  }
+  const accessLogRaw = env.SPINET_ACCESS_LOG ?? 'true';
+  if (!['true', 'false', '1', '0'].includes(accessLogRaw)) {
+    throw new ConfigInvalidError(`SPINET_ACCESS_LOG: "${accessLogRaw}" must be true or false`);
+  }
+  const cpus = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  const config: GatewayConfig = {
+    manifest: path.resolve(flags.manifest ?? env.SPINET_MANIFEST ?? '.'),
+    host,
+    port,
+    workers: intFrom(flags.workers ?? env.SPINET_WORKERS, Math.max(2, cpus), flags.workers ? '--workers' : 'SPINET_WORKERS', 1, 256),
+    maxQueue: intFrom(env.SPINET_MAX_QUEUE, 1024, 'SPINET_MAX_QUEUE', 0, 1_000_000),
+    deadlineMs: intFrom(flags.deadlineMs ?? env.SPINET_DEADLINE_MS, 30_000, flags.deadlineMs ? '--deadline-ms' : 'SPINET_DEADLINE_MS', 1, 3_600_000),
+    maxBodyBytes: intFrom(env.SPINET_MAX_BODY_BYTES, 32 * 1024 * 1024, 'SPINET_MAX_BODY_BYTES', 0, 2 ** 40),
+    cacheMaxBytes: intFrom(env.SPINET_CACHE_MAX_BYTES, 512 * 1024 * 1024, 'SPINET_CACHE_MAX_BYTES', 1024 * 1024, 2 ** 40),
+    cacheDir: env.SPINET_CACHE_DIR ?? path.join(env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'spinet', 'transpiled'),
+    logLevel,
+    accessLog: accessLogRaw === 'true' || accessLogRaw === '1',
+    shutdownGraceMs: intFrom(env.SPINET_SHUTDOWN_GRACE_MS, 10_000, 'SPINET_SHUTDOWN_GRACE_MS', 0, 600_000),
+  };
+  return Object.freeze(config);
+}

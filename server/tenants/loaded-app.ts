@@ -1,0 +1,125 @@
+/**
+ * A Spin app ready to serve: its manifest resolved, its route table built, and every HTTP component
+ * read, digested, compiled (into the shared precompile cache) and checked for the wasi:http export.
+ * Everything that can fail is done here, at load time, so the request path only looks things up.
+ */
+import { readFile } from 'node:fs/promises';
+import { loadManifest } from '../manifest/load-manifest.js';
+import type { ResolvedApp, ResolvedComponent, StaticResponse } from '../manifest/types.js';
+import { buildRouteTable } from '../routing/route-table.js';
+import type { RouteTable } from '../routing/route-table.js';
+import { digestOf, requireHttpHandler } from '../wasm/component-loader.js';
+import type { ComponentCache } from '../wasm/component-cache.js';
+import type { PreparedComponent } from '../wasm/component-loader.js';
+import type { GuestConfig } from '../wasm/worker-protocol.js';
+import { ComponentCompileError, ManifestSourceError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+
+/** A component as the HTTP trigger needs it at request time. */
+export interface HttpComponent {
+  readonly id: string;
+  readonly digest: string;
+  /** The incoming-handler export name to call. */
+  readonly handler: string;
+  readonly configKey: string;
+  readonly config: GuestConfig;
+  /** Where the bytes came from: re-read (and digest-checked) if the cache evicted the entry. */
+  readonly sourcePath: string;
+}
+
+/** A loaded, routable app. */
+export interface LoadedApp {
+  readonly name: string;
+  readonly manifest: ResolvedApp;
+  readonly router: RouteTable;
+  readonly components: ReadonlyMap<string, HttpComponent>;
+  readonly staticResponses: ReadonlyMap<number, StaticResponse>;
+  /** The compiled component for a request: a cache hit normally, a reload after eviction. */
+  prepared(component: HttpComponent): Promise<PreparedComponent>;
+}
+
+let generation = 0;
+
+function sourcePathOf(app: ResolvedApp, c: ResolvedComponent): string {
+  if (c.source.kind === 'file') return c.source.path;
+  const where = `${app.manifestPath}${c.line ? `:${c.line}` : ''}: component.${c.id}.source`;
+  if (c.source.kind === 'url') {
+    throw new ManifestSourceError(
+      `${where}: URL sources (${c.source.url}) are not fetched by spinet yet; download the file, check its digest, and set source = "path/to/file.wasm"`,
+    );
+  }
+  throw new ManifestSourceError(`${where}: registry sources (${c.source.package}) are not supported; set source to a local .wasm file`);
+}
+
+/** Loads an app from a spin.toml (or its directory), compiling its components into `cache`. */
+export async function loadApp(manifestPath: string, cache: ComponentCache, logger: Logger): Promise<LoadedApp> {
+  const manifest = await loadManifest(manifestPath);
+  for (const w of manifest.warnings) logger.warn({ app: manifest.name }, w);
+  const gen = ++generation;
+
+  const routed = new Set<string>();
+  for (const t of manifest.httpTriggers) if (t.component) routed.add(t.component);
+
+  const components = new Map<string, HttpComponent>();
+  // Compile sequentially: each jco transpile and compile already uses the machine, and errors stay ordered.
+  for (const id of routed) {
+    const c = manifest.components.get(id)!;
+    const sourcePath = sourcePathOf(manifest, c);
+    const label = `${manifest.manifestPath}: component.${id} (${sourcePath})`;
+    const bytes = await readFile(sourcePath).catch((err: NodeJS.ErrnoException) => {
+      throw new ManifestSourceError(`${label}: cannot read the component: ${err.message}`, { cause: err });
+    });
+    const digest = digestOf(bytes);
+    const prepared = await cache.get(digest, bytes, label);
+    const handler = requireHttpHandler(prepared, label);
+    components.set(id, {
+      id,
+      digest,
+      handler,
+      configKey: `${manifest.name}/${id}/${gen}`,
+      config: {
+        app: manifest.name,
+        component: id,
+        environment: Object.entries(c.environment),
+        files: c.files,
+      },
+      sourcePath,
+    });
+    logger.info(
+      { app: manifest.name, component: id, digest: digest.slice(0, 12), transpileMs: Math.round(prepared.transpileMs), compileMs: Math.round(prepared.compileMs) },
+      'component ready',
+    );
+  }
+
+  const staticResponses = new Map<number, StaticResponse>();
+  const router = buildRouteTable(
+    manifest.httpTriggers.map((t) => {
+      if (t.staticResponse) staticResponses.set(t.index, t.staticResponse);
+      return {
+        route: t.route,
+        triggerIndex: t.index,
+        target: t.component ? { kind: 'component' as const, component: t.component } : { kind: 'static' as const, triggerIndex: t.index },
+      };
+    }),
+  );
+  for (const w of router.warnings()) logger.warn({ app: manifest.name }, w);
+
+  return {
+    name: manifest.name,
+    manifest,
+    router,
+    components,
+    staticResponses,
+    async prepared(component: HttpComponent): Promise<PreparedComponent> {
+      const hit = cache.peek(component.digest);
+      if (hit) return cache.get(component.digest, new Uint8Array(0), component.sourcePath);
+      const bytes = await readFile(component.sourcePath);
+      if (digestOf(bytes) !== component.digest) {
+        throw new ComponentCompileError(
+          `${component.sourcePath} changed on disk since the app was loaded (digest mismatch); redeploy or restart to pick up the new component`,
+        );
+      }
+      return cache.get(component.digest, bytes, component.sourcePath);
+    },
+  };
+}

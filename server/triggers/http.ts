@@ -1,0 +1,182 @@
+/**
+ * The HTTP trigger: every request that reaches the gateway is matched against the app's Spin routes
+ * and handed to the executor (or answered from a static_response), and the guest's response is
+ * streamed back. Clients see Spin's statuses: 404 empty for no route, 500 empty for guest failures;
+ * spinet adds 504 for deadlines, 413 for oversized bodies and 503 when overloaded.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Readable } from 'node:stream';
+import { buildSpinHeaders, isSpinHeader } from '../routing/spin-headers.js';
+import type { Executor } from '../wasm/executor.js';
+import type { LoadedApp } from '../tenants/loaded-app.js';
+import type { TenantRegistry } from '../tenants/tenant-registry.js';
+import type { GatewayConfig } from '../config.js';
+
+/** What the trigger needs from the gateway. */
+export interface HttpTriggerOptions {
+  readonly tenants: TenantRegistry;
+  readonly executor: Executor;
+  readonly config: GatewayConfig;
+}
+
+/** Client headers never forwarded to guests: hop-by-hop (Spin strips Connection too). */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
+
+const STATUS_FOR_CODE: Record<string, number> = {
+  SPINET_ERR_WASM_DEADLINE: 504,
+  SPINET_ERR_HTTP_BODY_TOO_LARGE: 413,
+  SPINET_ERR_WASM_OVERLOADED: 503,
+  SPINET_ERR_WASM_EXECUTOR_CLOSED: 503,
+};
+
+function hasBody(req: FastifyRequest): boolean {
+  const h = req.headers;
+  if (h['transfer-encoding'] !== undefined) return true;
+  const len = h['content-length'];
+  return len !== undefined && len !== '0';
+}
+
+/** Builds the guest's header list: client headers minus spin-* and hop-by-hop, plus Spin's own. */
+function guestHeaders(rawHeaders: readonly string[], spin: ReadonlyArray<readonly [string, string]>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toLowerCase();
+    if (isSpinHeader(name) || HOP_BY_HOP.has(name)) continue;
+    out.push(name, rawHeaders[i + 1]!);
+  }
+  for (const [name, value] of spin) out.push(name, value);
+  return out;
+}
+
+function headerObject(flat: readonly string[]): Record<string, string | string[]> {
+  const obj: Record<string, string | string[]> = {};
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i]!;
+    const value = flat[i + 1]!;
+    const prev = obj[name];
+    if (prev === undefined) obj[name] = value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else obj[name] = [prev, value];
+  }
+  return obj;
+}
+
+function sendWellKnown(app: LoadedApp | undefined, path: string, reply: FastifyReply): FastifyReply {
+  if (path === '/.well-known/spin/health') return reply.code(200).type('text/plain').send('OK');
+  if (path === '/.well-known/spin/info' && app) {
+    return reply.code(200).send({ name: app.name, ...(app.manifest.version ? { version: app.manifest.version } : {}) });
+  }
+  return reply.code(404).send();
+}
+
+/** Registers the catch-all route that serves Spin apps. */
+export function registerHttpTrigger(fastify: FastifyInstance, opts: HttpTriggerOptions): void {
+  const { tenants, executor, config } = opts;
+
+  // Bodies are streamed to guests untouched: no parsing, no buffering.
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
+
+  const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    const rawUrl = request.raw.url ?? '/';
+    const q = rawUrl.indexOf('?');
+    const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
+    const app = tenants.identify(request);
+    if (path.startsWith('/.well-known/spin/')) return sendWellKnown(app, path, reply);
+    if (!app) return reply.code(404).send();
+    const match = app.router.match(path);
+    if (!match) return reply.code(404).send();
+
+    const target = match.entry.target;
+    if (target.kind === 'static') {
+      const sr = app.staticResponses.get(target.triggerIndex)!;
+      return reply.code(sr.statusCode).headers(sr.headers).send(sr.body ?? '');
+    }
+    const component = app.components.get(target.component)!;
+    const log = request.log.child({ app: app.name, component: component.id });
+
+    const declared = Number(request.headers['content-length'] ?? 0);
+    if (declared > config.maxBodyBytes) {
+      log.warn({ contentLength: declared, limit: config.maxBodyBytes }, 'request body too large');
+      return reply.code(413).send();
+    }
+
+    const host = request.headers.host ?? `${config.host}:${config.port}`;
+    const scheme = request.protocol === 'https' ? 'https' : 'http';
+    const socket = request.raw.socket;
+    const clientAddr = socket.remoteFamily === 'IPv6' ? `[${socket.remoteAddress}]:${socket.remotePort}` : `${socket.remoteAddress}:${socket.remotePort}`;
+    const spin = buildSpinHeaders({ scheme, host, pathAndQuery: rawUrl, clientAddr, match });
+
+    let prepared;
+    try {
+      prepared = await app.prepared(component);
+    } catch (err) {
+      log.error({ err }, 'component could not be loaded');
+      return reply.code(500).send();
+    }
+
+    const run = executor.run({
+      component: prepared,
+      handler: component.handler,
+      configKey: component.configKey,
+      config: component.config,
+      head: {
+        method: request.raw.method ?? 'GET',
+        pathWithQuery: rawUrl,
+        scheme,
+        authority: host,
+        headers: guestHeaders(request.raw.rawHeaders, spin),
+      },
+      body: hasBody(request) ? (request.raw as Readable) : null,
+      maxBodyBytes: config.maxBodyBytes,
+      deadlineMs: config.deadlineMs,
+      onLog: (stream, text) => log.info({ stream }, text.replace(/\n$/, '')),
+    });
+    void run.done.then((r) => {
+      if (r.outcome !== 'ok') log.warn({ outcome: r.outcome, guestError: r.message }, 'guest failed');
+      else log.debug({ instantiateUs: r.instantiateUs, callUs: r.callUs, queuedMs: Math.round(r.queuedMs) }, 'guest finished');
+    });
+    request.raw.on('close', () => {
+      if (!reply.raw.writableFinished) run.cancel();
+    });
+
+    let res;
+    try {
+      res = await run.response;
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? '';
+      const status = STATUS_FOR_CODE[code] ?? 500;
+      if (status === 503) reply.header('retry-after', '1');
+      log.warn({ err: { code, message: (err as Error).message }, status }, 'guest request failed');
+      return reply.code(status).send();
+    }
+    if (res.status < 200) {
+      log.warn({ status: res.status }, 'guest returned an informational status as its final response');
+      if (!Buffer.isBuffer(res.body)) res.body.destroy();
+      return reply.code(500).send();
+    }
+    try {
+      reply.code(res.status).headers(headerObject(res.headers));
+    } catch (err) {
+      log.warn({ err }, 'guest returned an invalid response header');
+      if (!Buffer.isBuffer(res.body)) res.body.destroy();
+      reply.removeHeader('content-length');
+      return reply.code(500).send();
+    }
+    if (Buffer.isBuffer(res.body)) {
+      const declaredLength = reply.getHeader('content-length');
+      if (declaredLength !== undefined && Number(declaredLength) !== res.body.length && request.method !== 'HEAD') {
+        log.warn({ declared: declaredLength, actual: res.body.length }, 'guest response content-length does not match its body');
+        reply.removeHeader('content-length');
+        return reply.code(500).send();
+      }
+      return reply.send(res.body);
+    }
+    // Streamed: Node must not silently send fewer bytes than a declared content-length.
+    reply.raw.strictContentLength = true;
+    return reply.send(res.body);
+  };
+
+  fastify.route({ method: ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS', 'TRACE'], url: '/*', handler });
+  fastify.route({ method: ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS', 'TRACE'], url: '/', handler });
+}

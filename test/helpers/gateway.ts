@@ -1,0 +1,36 @@
+/**
+ * Test helpers: build a gateway for a manifest with quiet logs, repo paths, and the shared fixtures.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildGateway } from '../../server/app.js';
+import type { Gateway } from '../../server/app.js';
+import { loadConfig } from '../../server/config.js';
+import type { GatewayConfig } from '../../server/config.js';
+
+/** The repository root (tests run compiled from dist/test/...). */
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+/** ../shared/fixtures/wasm/<name>. */
+export function sharedWasm(name: string): string {
+  return path.resolve(repoRoot, '..', 'shared', 'fixtures', 'wasm', name);
+}
+
+/** A directory under components/ or test/fixtures/apps/. */
+export function appDir(kind: 'components' | 'fixtures', name: string): string {
+  return kind === 'components' ? path.join(repoRoot, 'components', name) : path.join(repoRoot, 'test', 'fixtures', 'apps', name);
+}
+
+/** Builds a gateway for `manifest` with test-friendly defaults; `env` overrides SPINET_* settings. */
+export async function testGateway(manifest: string, env: Record<string, string> = {}, logs?: object[]): Promise<Gateway> {
+  const config: GatewayConfig = loadConfig(
+    { manifest },
+    { SPINET_WORKERS: '2', SPINET_CACHE_DIR: path.join(repoRoot, '.spinet', 'test-cache'), SPINET_LOG_LEVEL: 'warn', ...env },
+  );
+  const stream = {
+    write(line: string) {
+      logs?.push(JSON.parse(line) as object);
+    },
+  };
+  return buildGateway(config, { logger: { level: logs ? 'debug' : 'silent', stream } });
+}

@@ -1,0 +1,110 @@
+/**
+ * Tiny hand-written WebAssembly components for failure tests: a wasi:http handler whose body is a few
+ * WAT instructions (loop forever, trap, return without responding). Built with jco's wasm-tools
+ * (parse → embed the wasi:http world → component new) in milliseconds, cached under .spinet/.
+ * The WIT comes from the installed jco package (never copied into the repo).
+ */
+import { mkdir, writeFile, cp, readdir, access, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { repoRoot } from './gateway.js';
+
+const outDir = path.join(repoRoot, '.spinet', 'test-wat');
+const witDir = path.join(outDir, 'wit');
+
+/** Handler bodies by name: WAT instructions for `handle(request, response-out)`. */
+export const WAT_HANDLERS = {
+  /** Never returns: the executor must stop it at the deadline. */
+  loop: '(loop $l (br $l))',
+  /** A genuine Wasm trap. */
+  trap: 'unreachable',
+  /** Returns without setting the response outparam: Spin answers 500. */
+  'no-response': 'nop',
+} as const;
+
+let witReady: Promise<void> | undefined;
+
+/** Generates the WIT dir once (per process, and atomically across the test processes tap runs in parallel). */
+function prepareWit(): Promise<void> {
+  witReady ??= generateWit();
+  return witReady;
+}
+
+async function generateWit(): Promise<void> {
+  try {
+    await access(path.join(witDir, 'world.wit'));
+    return;
+  } catch {
+    // first use: generate below
+  }
+  // jco does not export its package.json; its entry point sits in <root>/src/.
+  const require = createRequire(import.meta.url);
+  let jcoDir = path.dirname(require.resolve('@bytecodealliance/jco'));
+  while (!(await access(path.join(jcoDir, 'lib', 'wit', 'builtin')).then(() => true, () => false))) {
+    const parent = path.dirname(jcoDir);
+    if (parent === jcoDir) throw new Error('cannot find the WIT that @bytecodealliance/jco ships');
+    jcoDir = parent;
+  }
+  const builtin = path.join(jcoDir, 'lib', 'wit', 'builtin', '0.2.12');
+  const tmp = `${witDir}.tmp-${process.pid}`;
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(path.join(tmp, 'deps'), { recursive: true });
+  for (const pkg of await readdir(builtin)) await cp(path.join(builtin, pkg), path.join(tmp, 'deps', pkg), { recursive: true });
+  await writeFile(path.join(tmp, 'world.wit'), 'package spinet:test;\nworld handler {\n  export wasi:http/incoming-handler@0.2.12;\n}\n');
+  try {
+    await rename(tmp, witDir);
+  } catch {
+    // Another test process won the race (or a stale partial dir exists): use a complete one.
+    await rm(tmp, { recursive: true, force: true });
+    await access(path.join(witDir, 'world.wit')).catch(async () => {
+      await rm(witDir, { recursive: true, force: true });
+      return generateWit();
+    });
+  }
+}
+
+/** Path of a built WAT component for one of `WAT_HANDLERS`. */
+export async function watComponent(name: keyof typeof WAT_HANDLERS): Promise<string> {
+  const file = path.join(outDir, `${name}.wasm`);
+  try {
+    await access(file);
+    return file;
+  } catch {
+    // build below
+  }
+  await prepareWit();
+  // jco's wasm-tools runs on preview2-shim, which has no filesystem preopens until given some.
+  const { _setPreopens } = (await import('@bytecodealliance/preview2-shim/filesystem')) as { _setPreopens: (p: Record<string, string>) => void };
+  _setPreopens({ '/': '/' });
+  const jco = (await import('@bytecodealliance/jco')) as unknown as {
+    parse(wat: string): Promise<Uint8Array>;
+    componentEmbed(opts: { binary: Uint8Array; witPath: string; world: string }): Promise<Uint8Array>;
+    componentNew(binary: Uint8Array, adapters: unknown[]): Promise<Uint8Array>;
+  };
+  const wat = `(module
+    (memory (export "memory") 1)
+    (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 1024)
+    (func (export "wasi:http/incoming-handler@0.2.12#handle") (param i32 i32) ${WAT_HANDLERS[name]}))`;
+  const core = await jco.parse(wat);
+  const embedded = await jco.componentEmbed({ binary: core, witPath: witDir, world: 'handler' });
+  const component = await jco.componentNew(embedded, []);
+  await mkdir(outDir, { recursive: true });
+  await writeFile(`${file}.${process.pid}`, component);
+  await rename(`${file}.${process.pid}`, file);
+  return file;
+}
+
+/** A component with no exports at all (not an HTTP handler). */
+export async function exportlessComponent(): Promise<string> {
+  const file = path.join(outDir, 'exportless.wasm');
+  const { _setPreopens } = (await import('@bytecodealliance/preview2-shim/filesystem')) as { _setPreopens: (p: Record<string, string>) => void };
+  _setPreopens({ '/': '/' });
+  const jco = (await import('@bytecodealliance/jco')) as unknown as {
+    parse(wat: string): Promise<Uint8Array>;
+    componentNew(binary: Uint8Array, adapters: unknown[]): Promise<Uint8Array>;
+  };
+  const component = await jco.componentNew(await jco.parse('(module (func (export "x")))'), []);
+  await mkdir(outDir, { recursive: true });
+  await writeFile(file, component);
+  return file;
+}
