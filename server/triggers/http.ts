@@ -104,7 +104,7 @@ export function registerHttpTrigger(fastify: FastifyInstance, opts: HttpTriggerO
     const host = request.headers.host ?? `${config.host}:${config.port}`;
     const scheme = request.protocol === 'https' ? 'https' : 'http';
     const socket = request.raw.socket;
-    const clientAddr = socket.remoteFamily === 'IPv6' ? `[${socket.remoteAddress}]:${socket.remotePort}` : `${socket.remoteAddress}:${socket.remotePort}`;
+    const clientAddr = socket.remoteFamily === 'IPv6' ? `[${socket.remoteAddress}]:${socket.remotePort ?? 0}` : `${socket.remoteAddress ?? '127.0.0.1'}:${socket.remotePort ?? 0}`;
     const spin = buildSpinHeaders({ scheme, host, pathAndQuery: rawUrl, clientAddr, match });
 
     let prepared;

@@ -45,6 +45,8 @@ const configs = new Map<string, ConfigState>();
 const hostImports = buildHostImports();
 /** Posting to the gateway batches response output; this threshold flushes early for big bodies. */
 const POST_THRESHOLD = 64 * 1024;
+/** How long a bare response head may wait for its first body bytes before it is sent alone. */
+const HEAD_HOLD_NS = 20_000_000n;
 
 function report(msg: ReportMessage, transfer?: ArrayBuffer[]): void {
   port.postMessage(msg, transfer ?? []);
@@ -105,10 +107,10 @@ class Exchange implements Waiter, ResponseTarget {
       write: (bytes: Uint8Array) => {
         ex.#out.push(bytes);
         ex.#outBytes += bytes.length;
-        if (ex.#headPosted && ex.#outBytes >= POST_THRESHOLD) ex.#post();
+        if (ex.#outBytes >= POST_THRESHOLD) ex.#post();
       },
       flush: () => {
-        if (ex.#headPosted && ex.#outBytes >= POST_THRESHOLD) ex.#post();
+        if (ex.#outBytes >= POST_THRESHOLD) ex.#post();
       },
       get failure() {
         return ex.#closed;
@@ -141,8 +143,10 @@ class Exchange implements Waiter, ResponseTarget {
 
   /** Waits for one event for this request (or the deadline); returns false on timeout. */
   waitAny(deadlineNs?: bigint): boolean {
-    // Whatever the guest produced so far must reach the client before we sleep.
-    this.#post();
+    // Whatever the guest produced so far must reach the client before we sleep, except a bare head:
+    // it is held briefly, so a guest that sets a response and then fails before finishing its body
+    // still gets a clean 500 instead of a cut-off response (StarlingMonkey does this on exceptions).
+    let holdUntil = this.#post(undefined, true) ? process.hrtime.bigint() + HEAD_HOLD_NS : undefined;
     for (;;) {
       const seen = Atomics.load(wake, 0);
       const msg = receiveMessageOnPort(events);
@@ -150,15 +154,16 @@ class Exchange implements Waiter, ResponseTarget {
         if (this.#dispatch(msg.message as EventMessage)) return true;
         continue;
       }
-      let timeout = Infinity;
-      if (deadlineNs !== undefined) {
-        const left = deadlineNs - process.hrtime.bigint();
-        if (left <= 0n) return false;
-        timeout = Number(left / 1_000_000n) + 1;
+      const now = process.hrtime.bigint();
+      if (holdUntil !== undefined && now >= holdUntil) {
+        holdUntil = undefined;
+        this.#post();
       }
-      if (Atomics.wait(wake, 0, seen, timeout) === 'timed-out' && deadlineNs !== undefined && process.hrtime.bigint() >= deadlineNs) {
-        return false;
-      }
+      let until = deadlineNs;
+      if (holdUntil !== undefined && (until === undefined || holdUntil < until)) until = holdUntil;
+      if (until !== undefined && deadlineNs !== undefined && now >= deadlineNs) return false;
+      const timeout = until === undefined ? Infinity : Math.max(0, Number((until - now) / 1_000_000n)) + 1;
+      Atomics.wait(wake, 0, seen, timeout);
     }
   }
 
@@ -221,13 +226,17 @@ class Exchange implements Waiter, ResponseTarget {
     return this.#head !== undefined || this.#error !== undefined;
   }
 
-  /** Sends whatever response output is pending as one message. */
-  #post(abort?: string): void {
+  /**
+   * Sends whatever response output is pending as one message. With `holdBareHead`, a head with no
+   * body bytes and no end yet is kept back; returns true when that happened.
+   */
+  #post(abort?: string, holdBareHead = false): boolean {
     const head = this.#head && !this.#headPosted ? this.#head : undefined;
     const end = this.#ended && !this.#endPosted;
     const error = this.#error;
-    if (!head && !end && this.#outBytes === 0 && error === undefined && abort === undefined) return;
-    if (!this.#headPosted && !head && error === undefined && abort === undefined) return; // body waits for its head
+    if (!head && !end && this.#outBytes === 0 && error === undefined && abort === undefined) return false;
+    if (!this.#headPosted && !head && error === undefined && abort === undefined) return false; // body waits for its head
+    if (holdBareHead && head && !end && this.#outBytes === 0 && error === undefined && abort === undefined) return true;
     const chunks = this.#out;
     const transfer: ArrayBuffer[] = [];
     for (const c of chunks) {
@@ -250,11 +259,19 @@ class Exchange implements Waiter, ResponseTarget {
     this.#out = [];
     this.#outBytes = 0;
     report(msg, transfer);
+    return false;
   }
 
-  /** Called when the guest returns: flush anything still pending. */
+  /**
+   * Called when the guest returns. A response whose body was never finished is broken: if its head
+   * has not gone out yet, the gateway can still answer a clean 500.
+   */
   finishRun(): void {
-    this.#post();
+    if (this.#head && !this.#ended && this.#closed === undefined && this.#error === undefined) {
+      this.#post('guest returned without finishing the response body');
+    } else {
+      this.#post();
+    }
   }
 
   // ── stdio ──

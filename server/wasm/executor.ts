@@ -129,6 +129,10 @@ class Job {
   }
 
   onOut(msg: Extract<ReportMessage, { t: 'out' }>): void {
+    if (msg.abort !== undefined && !this.#settled) {
+      this.fail(new GuestFailedError(msg.abort));
+      return;
+    }
     if (msg.error !== undefined && !this.#head) {
       this.fail(new GuestFailedError(`guest set an error response: ${msg.error}`));
       return;

@@ -1,0 +1,10 @@
+/**
+ * The StarlingMonkey (componentize-js) globals guests use: a Service-Worker-style fetch event.
+ * Request, Response, Headers, TextEncoder, crypto.subtle come from TypeScript's DOM lib.
+ */
+interface SpinetFetchEvent extends Event {
+  readonly request: Request;
+  respondWith(response: Response | Promise<Response>): void;
+}
+
+declare function addEventListener(type: 'fetch', listener: (event: SpinetFetchEvent) => void): void;
