@@ -1,0 +1,123 @@
+/**
+ * `spinet up` as a user runs it: a real process on a real port. Broken apps fail before listening
+ * with a coded message and exit 1; SIGTERM lets an in-flight request finish and exits 0.
+ */
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { appDir, repoRoot } from '../helpers/gateway.js';
+
+const MAIN = path.join(repoRoot, 'dist', 'server', 'main.js');
+
+function run(args: string[], env: Record<string, string> = {}): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, [MAIN, ...args], {
+    env: { ...process.env, SPINET_CACHE_DIR: path.join(repoRoot, '.spinet', 'test-cache'), SPINET_WORKERS: '2', ...env },
+  });
+}
+
+function finished(child: ChildProcessWithoutNullStreams): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+}
+
+function listening(child: ChildProcessWithoutNullStreams): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      const m = /spinet serving on (http:\/\/[^"\s]+)/.exec(out);
+      if (m) resolve(m[1]!);
+    };
+    child.stdout.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`exited ${code} before listening: ${out}`)));
+  });
+}
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once('error', () => resolve(true));
+  });
+}
+
+t.test('a broken manifest fails with its code, file and key, exits 1, and never listens', async (t) => {
+  const dir = t.testdir({ 'spin.toml': 'spin_manifest_version = 2\n[application]\nname = "x"\nbogus = 1\n[[trigger.http]]\nroute = "/"\ncomponent = "missing"\n' });
+  const port = await freePort();
+  const r = await finished(run(['up', dir, '--listen', `127.0.0.1:${port}`]));
+  t.equal(r.code, 1);
+  t.match(r.stderr, /^spinet: SPINET_ERR_MANIFEST_INVALID: /);
+  t.match(r.stderr, /spin\.toml/);
+  t.match(r.stderr, /bogus|missing/);
+  t.ok(await refused(port), 'nothing is listening on the port');
+});
+
+t.test('a missing app directory names the path', async (t) => {
+  const r = await finished(run(['up', path.join(repoRoot, 'no-such-app')]));
+  t.equal(r.code, 1);
+  t.match(r.stderr, /SPINET_ERR_MANIFEST_NOT_FOUND/);
+  t.match(r.stderr, /no-such-app/);
+});
+
+t.test('a bad listen address is a config error', async (t) => {
+  const r = await finished(run(['up', appDir('fixtures', 'rust-hello'), '--listen', 'localhost']));
+  t.equal(r.code, 1);
+  t.match(r.stderr, /SPINET_ERR_CONFIG_INVALID: --listen: "localhost" is not a listen address/);
+});
+
+t.test('an unknown command says how to get help', async (t) => {
+  const r = await finished(run(['serve-me']));
+  t.equal(r.code, 1);
+  t.match(r.stderr, /unknown command "serve-me".*spinet help/);
+  const help = await finished(run(['help']));
+  t.equal(help.code, 0);
+  t.match(help.stdout, /spinet up/);
+});
+
+t.test('up serves an app directory; SIGTERM lets the in-flight request finish, then exits 0', async (t) => {
+  const port = await freePort();
+  const child = run(['up', appDir('components', 'echo')], { SPINET_LISTEN: `127.0.0.1:${port}` });
+  const done = finished(child);
+  const address = await listening(child);
+  t.equal(address, `http://127.0.0.1:${port}`, 'SPINET_LISTEN is honoured');
+
+  // A request whose body arrives slowly is in flight when the signal lands.
+  const parts = ['first part, ', 'sent after SIGTERM'];
+  const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = http.request(`${address}/body/slow`, { method: 'POST', headers: { 'content-type': 'text/plain' } }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.write(parts[0]);
+    setTimeout(() => {
+      child.kill('SIGTERM');
+      setTimeout(() => req.end(parts[1]), 500);
+    }, 300);
+  });
+  const res = await response;
+  t.equal(res.status, 200);
+  t.equal(res.body, parts.join(''), 'the in-flight request completed with its whole body');
+  const r = await done;
+  t.equal(r.code, 0, 'exit code 0 after a graceful stop');
+  t.match(r.stderr, /SIGTERM received/);
+  t.ok(await refused(port), 'the port is closed afterwards');
+});
