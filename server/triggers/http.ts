@@ -136,7 +136,9 @@ export function registerHttpTrigger(fastify: FastifyInstance, opts: HttpTriggerO
       if (r.outcome !== 'ok') log.warn({ outcome: r.outcome, guestError: r.message }, 'guest failed');
       else log.debug({ instantiateUs: r.instantiateUs, callUs: r.callUs, queuedMs: Math.round(r.queuedMs) }, 'guest finished');
     });
-    request.raw.on('close', () => {
+    // The response (not the request: its 'close' fires once the body is read) closing before it
+    // finished means the client went away; the guest's further writes then fail fast.
+    reply.raw.on('close', () => {
       if (!reply.raw.writableFinished) run.cancel();
     });
 
@@ -147,6 +149,9 @@ export function registerHttpTrigger(fastify: FastifyInstance, opts: HttpTriggerO
       const code = (err as { code?: string }).code ?? '';
       const status = STATUS_FOR_CODE[code] ?? 500;
       if (status === 503) reply.header('retry-after', '1');
+      // The rest of an oversized body is not wanted: close the connection once the 413 is out,
+      // instead of leaving the client uploading into a socket nobody reads.
+      if (status === 413) reply.header('connection', 'close');
       log.warn({ err: { code, message: (err as Error).message }, status }, 'guest request failed');
       return reply.code(status).send();
     }

@@ -7,6 +7,7 @@ import { buildGateway } from '../../server/app.js';
 import type { Gateway } from '../../server/app.js';
 import { loadConfig } from '../../server/config.js';
 import type { GatewayConfig } from '../../server/config.js';
+import type { InjectOptions, Response as LightResponse } from 'light-my-request';
 
 /** The repository root (tests run compiled from dist/test/...). */
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -33,4 +34,14 @@ export async function testGateway(manifest: string, env: Record<string, string> 
     },
   };
   return buildGateway(config, { logger: { level: logs ? 'debug' : 'silent', stream } });
+}
+
+/**
+ * Starts an injected request now and returns a real Promise. light-my-request's `inject()` result is
+ * lazy: it dispatches only when awaited, so requests meant to run concurrently must start here.
+ */
+export function fire(gw: Gateway, opts: InjectOptions): Promise<LightResponse> {
+  return new Promise((resolve, reject) => {
+    void gw.fastify.inject(opts).then(resolve, reject);
+  });
 }

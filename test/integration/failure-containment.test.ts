@@ -6,7 +6,7 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import path from 'node:path';
-import { testGateway, sharedWasm } from '../helpers/gateway.js';
+import { fire, testGateway, sharedWasm } from '../helpers/gateway.js';
 import { watComponent } from '../helpers/wat-components.js';
 
 const HELLO = 'Hello, this is your first wasi:http/proxy world!\n';
@@ -68,7 +68,7 @@ t.test('guest failures map to Spin statuses and the gateway keeps serving', asyn
 
   t.test('an endless loop is stopped at the deadline with 504 while healthy requests flow', async (t) => {
     const started = Date.now();
-    const looping = gw.fastify.inject({ method: 'GET', url: '/loop' });
+    const looping = fire(gw, { method: 'GET', url: '/loop' });
     // The loop holds one of the two workers; the other keeps serving.
     const healthy: Array<{ status: number; ms: number }> = [];
     while (Date.now() - started < 1000) {
@@ -93,8 +93,9 @@ t.test('guest failures map to Spin statuses and the gateway keeps serving', asyn
   });
 
   t.test('two endless loops at once do not starve the pool forever', async (t) => {
-    const loops = [gw.fastify.inject({ method: 'GET', url: '/loop' }), gw.fastify.inject({ method: 'GET', url: '/loop' })];
-    const queued = gw.fastify.inject({ method: 'GET', url: '/queued' });
+    const loops = [fire(gw, { method: 'GET', url: '/loop' }), fire(gw, { method: 'GET', url: '/loop' })];
+    await new Promise((r) => setTimeout(r, 200)); // both loops own both workers
+    const queued = fire(gw, { method: 'GET', url: '/queued' });
     const [a, b] = (await Promise.all(loops)) as [Awaited<(typeof loops)[0]>, Awaited<(typeof loops)[1]>];
     t.equal(a.statusCode, 504);
     t.equal(b.statusCode, 504);
