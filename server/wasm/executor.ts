@@ -314,6 +314,9 @@ class WorkerSlot {
     this.worker = new Worker(WORKER_URL, {
       workerData: { signal: this.#signal.buffer, events: port2, responseWindow: opts.responseWindow, logLimit: opts.logLimit },
       transferList: [port2],
+      // Module loader hooks of the parent (test runners, APMs) are for the gateway's own code; a
+      // worker only runs spinet's executor and generated glue, and each hook costs startup time.
+      execArgv: process.execArgv.filter((a) => !/^--(import|loader|experimental-loader|require)\b/.test(a) && !a.startsWith('-r')),
       // Guests' JS heap is inside Wasm memory; this bounds only the glue's own objects.
       resourceLimits: { maxOldGenerationSizeMb: 512 },
     });
