@@ -1,0 +1,37 @@
+# spinet gateway image.
+# Stage 1 compiles the TypeScript and builds the bundled guests (componentize-js is a build-time
+# tool); stage 2 is a slim runtime with production dependencies only, running as a non-root user.
+#
+#   docker build -t spinet .
+#   docker run --rm -p 3000:3000 spinet                       # serves components/hello
+#   docker run --rm -p 3000:3000 -v "$PWD/myapp:/app/apps/myapp:ro" spinet up apps/myapp
+
+FROM node:20-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY server ./server
+COPY bench ./bench
+COPY test ./test
+COPY components ./components
+RUN npm run build && npm run build:components \
+ && npm prune --omit=dev \
+ && rm -rf components/.build components/*/src components/tsconfig.json components/types
+
+FROM node:20-slim AS runtime
+ENV NODE_ENV=production \
+    SPINET_LISTEN=0.0.0.0:3000 \
+    SPINET_CACHE_DIR=/tmp/spinet-cache
+WORKDIR /app
+COPY --from=build /src/package.json ./package.json
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist/server ./dist/server
+COPY --from=build /src/components ./components
+USER node
+EXPOSE 3000
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:3000/.well-known/spin/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+# main.ts handles SIGTERM itself (graceful drain), so node can run as PID 1.
+ENTRYPOINT ["node", "dist/server/main.js"]
+CMD ["up", "components/hello"]
