@@ -9,7 +9,7 @@
 FROM node:20-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN npm install --no-audit --no-fund
 COPY tsconfig.json ./
 COPY server ./server
 COPY bench ./bench
