@@ -1,50 +1,102 @@
 /**
- * `npm run build:components [-- name …]`: builds the guests in components/ (each `components/<name>/`
- * with `src/index.ts` becomes `components/<name>/dist/<name>.wasm`), two at a time, skipping the ones
- * whose inputs did not change. Exits non-zero with the tool's error when a build fails.
+ * `npm run build:components [-- name …]`: builds the TypeScript guests under components/, two at a time,
+ * skipping the ones whose inputs did not change; exits non-zero with the tool's error when one fails.
+ *
+ * A guest is found from its app's manifest, so adding one means adding a directory: every
+ * `components/<app>/spin.toml` component whose `source` is a local `.wasm` file gets built from
+ * `components/<app>/src/<component-id>.ts`, or from `src/index.ts` when that file does not exist.
+ * Components with neither (prebuilt binaries) are left alone. Names given on the command line pick
+ * apps or component ids.
  */
-import { readdir, access } from 'node:fs/promises';
+import { access, readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { buildGuest, WORLD_DIR } from './guest-builder.js';
+import { parse } from 'smol-toml';
+import { buildGuest, GUEST_WIT_DIR } from './guest-builder.js';
 
-const componentsDir = path.dirname(WORLD_DIR);
+/** componentize-js is CPU- and memory-hungry; these machines have two cores. */
 const PARALLEL = 2;
+const componentsDir = path.dirname(GUEST_WIT_DIR);
 
-async function guests(only: readonly string[]): Promise<string[]> {
-  const found: string[] = [];
-  for (const name of (await readdir(componentsDir)).sort()) {
-    if (only.length > 0 && !only.includes(name)) continue;
-    const ok = await access(path.join(componentsDir, name, 'src', 'index.ts')).then(
-      () => true,
-      () => false,
-    );
-    if (ok) found.push(name);
+/** One guest to build: a spin.toml component with a TypeScript entry. */
+interface GuestJob {
+  /** `<app>` when the app's only guest is named like the app, else `<app>/<component>`. */
+  readonly name: string;
+  readonly app: string;
+  readonly component: string;
+  readonly entry: string;
+  readonly outFile: string;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return access(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function appGuests(app: string): Promise<GuestJob[]> {
+  const appDir = path.join(componentsDir, app);
+  const manifestFile = path.join(appDir, 'spin.toml');
+  const text = await readFile(manifestFile, 'utf8').catch(() => undefined);
+  if (text === undefined) return [];
+  let manifest: Record<string, unknown>;
+  try {
+    manifest = parse(text) as Record<string, unknown>;
+  } catch (error) {
+    throw new Error(`${manifestFile}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
-  const missing = only.filter((n) => !found.includes(n));
-  if (missing.length > 0) throw new Error(`no guest named ${missing.join(', ')} in ${componentsDir} (each guest is components/<name>/src/index.ts)`);
-  return found;
+  const components = (manifest['component'] ?? {}) as Record<string, { source?: unknown }>;
+  const jobs: GuestJob[] = [];
+  for (const [id, component] of Object.entries(components)) {
+    const source = component.source;
+    if (typeof source !== 'string' || !source.endsWith('.wasm')) continue; // url/registry sources
+    const candidates = [path.join(appDir, 'src', `${id}.ts`), path.join(appDir, 'src', 'index.ts')];
+    let entry: string | undefined;
+    for (const c of candidates) if (await exists(c)) { entry = c; break; }
+    if (entry === undefined) continue; // a prebuilt component, not ours to build
+    jobs.push({ name: id, app, component: id, entry, outFile: path.resolve(appDir, source) });
+  }
+  return jobs.map((j) => ({ ...j, name: jobs.length === 1 && j.component === app ? app : `${app}/${j.component}` }));
+}
+
+async function findGuests(only: readonly string[]): Promise<GuestJob[]> {
+  const all: GuestJob[] = [];
+  for (const entry of (await readdir(componentsDir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+    if (entry.isDirectory() && !entry.name.startsWith('.')) all.push(...(await appGuests(entry.name)));
+  }
+  if (only.length === 0) return all;
+  const picked = all.filter((j) => only.includes(j.app) || only.includes(j.component) || only.includes(j.name));
+  const unknown = only.filter((n) => !all.some((j) => j.app === n || j.component === n || j.name === n));
+  if (unknown.length > 0) {
+    throw new Error(`no guest named ${unknown.join(', ')}; guests: ${all.map((j) => j.name).join(', ')} (each is a component of components/<app>/spin.toml with src/<id>.ts or src/index.ts)`);
+  }
+  return picked;
 }
 
 async function main(): Promise<void> {
-  const names = await guests(process.argv.slice(2));
-  const queue = [...names];
-  const started = performance.now();
+  const jobs = await findGuests(process.argv.slice(2));
+  const queue = [...jobs];
+  const failures: string[] = [];
   const worker = async (): Promise<void> => {
-    for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
-      const dir = path.join(componentsDir, name);
-      process.stdout.write(`building ${name}…\n`);
-      const r = await buildGuest({ name, entry: path.join(dir, 'src', 'index.ts'), outFile: path.join(dir, 'dist', `${name}.wasm`) });
-      process.stdout.write(
-        r.cached ? `${name} up to date\n` : `built ${name} in ${(r.ms / 1000).toFixed(1)} s (${(r.bytes / 1e6).toFixed(1)} MB)\n`,
-      );
+    // After a failure, finish what is running but start nothing new.
+    for (let job = queue.shift(); job !== undefined && failures.length === 0; job = queue.shift()) {
+      try {
+        const r = await buildGuest({ entry: job.entry, outFile: job.outFile, name: job.name });
+        process.stdout.write(r.cached ? `${job.name} up to date\n` : `built ${job.name} in ${(r.ms / 1000).toFixed(1)}s (${(r.bytes / 1e6).toFixed(1)} MB)\n`);
+      } catch (error) {
+        const e = error as { code?: unknown; message?: unknown };
+        failures.push(`${typeof e.code === 'string' ? `${e.code}: ` : ''}${typeof e.message === 'string' ? e.message : String(error)}`);
+      }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(PARALLEL, names.length) }, worker));
-  process.stdout.write(`${names.length} guest(s) ready in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+  await Promise.all(Array.from({ length: Math.min(PARALLEL, jobs.length) }, worker));
+  if (failures.length > 0) {
+    for (const f of failures) process.stderr.write(`build:components failed: ${f}\n`);
+    process.exitCode = 1;
+  }
 }
 
-main().catch((err: unknown) => {
-  const e = err as { code?: string; message?: string };
-  process.stderr.write(`build:components failed: ${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}\n`);
-  process.exit(1);
+main().catch((error: unknown) => {
+  process.stderr.write(`build:components failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
 });

@@ -1,96 +1,132 @@
 /**
  * Builds a TypeScript/JavaScript guest into a wasi:http component: esbuild bundles the entry into one
  * ES module, componentize-js (StarlingMonkey) turns it into a component against spinet's WIT world.
- * Builds are cached by a hash of everything that shapes the output, so unchanged guests are skipped
- * (a build takes 10–30 s here).
  *
- * The build tools are devDependencies and imported lazily: the gateway itself runs without them.
+ * Builds are cached by a hash of everything that shapes the output (bundled JS, WIT, tool version,
+ * recipe), recorded next to the output in `<outFile>.sha256`; an unchanged guest is not rebuilt (a
+ * build takes 10–30 s here). componentize-js runs Wizer with `spawnSync`, which would freeze the
+ * calling process for the whole build, so the componentize step runs in a child process: builds stay
+ * asynchronous and several can run at once.
+ *
+ * The build tools are devDependencies and imported lazily: the gateway runs without them.
  */
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { access, cp, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GuestBuildError } from '../errors.js';
 
-/** Bumped whenever the build recipe changes, so old cached outputs are rebuilt. */
-const BUILDER_VERSION = '1';
-/** StarlingMonkey in componentize-js 0.23 imports WASI at this version; the world must match it. */
+/** Bump whenever the build recipe changes in a way the hashed inputs do not show; forces rebuilds. */
+const BUILDER_VERSION = '2';
+/** StarlingMonkey in componentize-js 0.23 imports WASI at this version; the world must name it. */
 const WASI_VERSION = '0.2.10';
+/** The WASI WIT that the installed jco ships; copied with its version rewritten to WASI_VERSION. */
+const JCO_WIT_VERSION = '0.2.12';
+/** The world a guest targets unless it asks for another. */
+const DEFAULT_WORLD = 'http-guest';
+/** argv marker of the child process that runs componentize-js (see the end of this file). */
+const CHILD_FLAG = '--spinet-componentize';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-/** spinet's guest WIT world(s), kept in the repo. */
-export const WORLD_DIR = path.join(repoRoot, 'components', 'wit');
+const thisFile = fileURLToPath(import.meta.url);
+// Compiled to dist/server/build/: three levels below the repository root.
+const repoRoot = path.resolve(path.dirname(thisFile), '..', '..', '..');
+
+/** spinet's own guest WIT (world.wit, plus any non-WASI packages under deps/), kept in the repo. */
+export const GUEST_WIT_DIR = path.join(repoRoot, 'components', 'wit');
+/** Default home of generated build inputs (the WASI WIT deps); gitignored, never committed. */
+export const DEFAULT_BUILD_CACHE_DIR = path.join(repoRoot, 'components', '.build');
 
 /** What to build. */
-export interface GuestBuild {
-  /** TypeScript or JavaScript entry that registers a `fetch` event listener. */
+export interface GuestBuildOptions {
+  /** TypeScript or JavaScript entry module that registers a `fetch` event listener. */
   readonly entry: string;
-  /** Where the component goes. */
+  /** Where the component is written (atomically). */
   readonly outFile: string;
-  /** World name in components/wit/world.wit. */
+  /** World in components/wit to build against; defaults to `http-guest`. */
   readonly world?: string;
-  /** A name for messages. */
+  /** Where generated WIT goes; defaults to components/.build. */
+  readonly cacheDir?: string;
+  /** Name used in messages; defaults to the output file's base name. */
   readonly name?: string;
 }
 
-/** What happened. */
+/** The outcome of one buildGuest call. */
 export interface GuestBuildResult {
+  readonly name: string;
   readonly outFile: string;
+  /** True when the output was already current and nothing was written. */
   readonly cached: boolean;
+  /** Wall time of the call, bundling included. */
   readonly ms: number;
+  /** Size of the component. */
   readonly bytes: number;
+  /** Hash of the build inputs, as recorded in `<outFile>.sha256`. */
+  readonly inputHash: string;
 }
 
-async function exists(p: string): Promise<boolean> {
-  return access(p).then(
-    () => true,
-    () => false,
-  );
-}
+/** Builds one guest, or returns at once (`cached: true`) when its recorded input hash is current. */
+export async function buildGuest(opts: GuestBuildOptions): Promise<GuestBuildResult> {
+  const started = performance.now();
+  const outFile = path.resolve(opts.outFile);
+  const name = opts.name ?? path.basename(outFile, '.wasm');
+  const world = opts.world ?? DEFAULT_WORLD;
 
-async function packageRoot(spec: string, marker: string): Promise<string> {
-  let dir = path.dirname(fileURLToPath(import.meta.resolve(spec)));
-  while (!(await exists(path.join(dir, marker)))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new GuestBuildError(`cannot locate ${marker} inside ${spec}; is it installed (npm ci)?`);
-    dir = parent;
+  const [source, wit, componentizeVersion] = await Promise.all([
+    bundle(path.resolve(opts.entry), name),
+    witDir(path.resolve(opts.cacheDir ?? DEFAULT_BUILD_CACHE_DIR), name),
+    packageVersion('@bytecodealliance/componentize-js', name),
+  ]);
+  const inputHash = createHash('sha256')
+    .update(JSON.stringify({ builder: BUILDER_VERSION, componentizeVersion, world, wit: wit.hash }))
+    .update('\n')
+    .update(source)
+    .digest('hex');
+
+  const stampFile = `${outFile}.sha256`;
+  const [recorded, existing] = await Promise.all([
+    readFile(stampFile, 'utf8').catch(() => ''),
+    stat(outFile).catch(() => undefined),
+  ]);
+  if (existing?.isFile() === true && recorded.trim() === inputHash) {
+    return { name, outFile, cached: true, ms: performance.now() - started, bytes: existing.size, inputHash };
   }
-  return dir;
+
+  await mkdir(path.dirname(outFile), { recursive: true });
+  const work = await mkdtemp(path.join(os.tmpdir(), 'spinet-guest-'));
+  try {
+    // The file name shows up in the guest's stack traces, so keep it readable.
+    const jsPath = path.join(work, `${name.replace(/[^\w.-]+/g, '-')}.js`);
+    await writeFile(jsPath, source);
+    // Written next to outFile so the final rename stays on one file system (atomic).
+    const tmpOut = `${outFile}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    try {
+      await componentizeInChild({ sourcePath: jsPath, witPath: wit.dir, worldName: world, outFile: tmpOut }, name);
+      const { size } = await stat(tmpOut);
+      await rename(tmpOut, outFile);
+      await writeAtomically(stampFile, `${inputHash}\n`);
+      return { name, outFile, cached: false, ms: performance.now() - started, bytes: size, inputHash };
+    } finally {
+      await rm(tmpOut, { force: true });
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
 }
 
-let witDepsReady: Promise<string> | undefined;
-
-/**
- * The WASI WIT packages the world depends on, generated from the WIT jco ships (0.2.12) with the
- * version set to what StarlingMonkey imports. Generated into components/.build (gitignored), never
- * committed.
- */
-async function witDir(): Promise<string> {
-  witDepsReady ??= (async () => {
-    const jcoRoot = await packageRoot('@bytecodealliance/jco', path.join('lib', 'wit', 'builtin', '0.2.12'));
-    const builtin = path.join(jcoRoot, 'lib', 'wit', 'builtin', '0.2.12');
-    const out = path.join(repoRoot, 'components', '.build', `wit-${WASI_VERSION}`);
-    const tmp = `${out}.tmp-${process.pid}`;
-    await rm(tmp, { recursive: true, force: true });
-    await mkdir(path.join(tmp, 'deps'), { recursive: true });
-    for (const pkg of await readdir(builtin)) {
-      const text = await readFile(path.join(builtin, pkg, 'package.wit'), 'utf8');
-      await mkdir(path.join(tmp, 'deps', pkg), { recursive: true });
-      await writeFile(path.join(tmp, 'deps', pkg, 'package.wit'), text.replaceAll('@0.2.12', `@${WASI_VERSION}`));
-    }
-    for (const f of await readdir(WORLD_DIR)) if (f.endsWith('.wit')) await cp(path.join(WORLD_DIR, f), path.join(tmp, f));
-    await rm(out, { recursive: true, force: true });
-    await rename(tmp, out);
-    return out;
-  })();
-  return witDepsReady;
+/** One componentize-js run, as handed to the child process. */
+interface ComponentizeJob {
+  readonly sourcePath: string;
+  readonly witPath: string;
+  readonly worldName: string;
+  readonly outFile: string;
 }
 
 async function bundle(entry: string, name: string): Promise<string> {
-  const esbuild = await import('esbuild');
+  const esbuild = await importTool<typeof import('esbuild')>('esbuild', name);
   try {
-    const r = await esbuild.build({
+    const result = await esbuild.build({
       entryPoints: [entry],
       bundle: true,
       format: 'esm',
@@ -98,74 +134,188 @@ async function bundle(entry: string, name: string): Promise<string> {
       target: 'es2022',
       write: false,
       logLevel: 'silent',
+      // platform 'neutral' resolves no package fields by default; npm packages bundled into guests need these.
       mainFields: ['module', 'main'],
-      // WASI interfaces are imported by their versioned WIT names; componentize-js binds them.
+      // Guests import WIT interfaces by their versioned names; componentize-js binds those, not esbuild.
       external: ['wasi:*', 'fermyon:*', 'spin:*'],
     });
-    return r.outputFiles[0]!.text;
-  } catch (err) {
-    const errors = (err as { errors?: Array<{ text: string; location?: { file: string; line: number } }> }).errors;
-    const detail = errors?.map((e) => `${e.location ? `${e.location.file}:${e.location.line}: ` : ''}${e.text}`).join('\n') ?? String(err);
-    throw new GuestBuildError(`${name}: bundling ${entry} failed:\n${detail}`, { cause: err });
+    const out = result.outputFiles[0];
+    if (out === undefined) throw new Error('esbuild produced no output');
+    return out.text;
+  } catch (error) {
+    throw new GuestBuildError(`guest ${name}: bundling ${entry} with esbuild failed:\n${esbuildMessages(error)}`, { cause: error });
   }
 }
 
-async function worldHash(): Promise<string> {
-  const h = createHash('sha256');
-  for (const f of (await readdir(WORLD_DIR)).sort()) h.update(f).update(await readFile(path.join(WORLD_DIR, f)));
-  return h.digest('hex');
+function esbuildMessages(error: unknown): string {
+  const errors = (error as { errors?: unknown }).errors;
+  if (!Array.isArray(errors) || errors.length === 0) return errorText(error);
+  return errors
+    .map((e: { text?: string; location?: { file?: string; line?: number; column?: number } | null }) => {
+      const at = e.location ? `${e.location.file ?? '?'}:${e.location.line ?? '?'}:${e.location.column ?? '?'}: ` : '';
+      return `  ${at}${e.text ?? ''}`;
+    })
+    .join('\n');
 }
 
-async function componentizeVersion(): Promise<string> {
-  const root = await packageRoot('@bytecodealliance/componentize-js', 'package.json');
-  return (JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { version: string }).version;
+/** A generated WIT directory: spinet's world plus the WASI packages it needs, named by content hash. */
+interface WitDir {
+  readonly dir: string;
+  readonly hash: string;
 }
 
-/** Builds one guest, or returns at once when its cached output is current. */
-export async function buildGuest(b: GuestBuild): Promise<GuestBuildResult> {
-  const started = performance.now();
-  const name = b.name ?? path.basename(b.outFile, '.wasm');
-  const world = b.world ?? 'http-guest';
-  const source = await bundle(b.entry, name);
-  const inputHash = createHash('sha256')
-    .update(`builder ${BUILDER_VERSION}\nworld ${world}\nwasi ${WASI_VERSION}\ncomponentize-js ${await componentizeVersion()}\n`)
-    .update(await worldHash())
-    .update(source)
-    .digest('hex');
-  const stamp = `${b.outFile}.sha256`;
-  if ((await exists(b.outFile)) && (await readFile(stamp, 'utf8').catch(() => '')) === inputHash) {
-    const bytes = (await readFile(b.outFile)).length;
-    return { outFile: b.outFile, cached: true, ms: performance.now() - started, bytes };
+const witDirs = new Map<string, Promise<WitDir>>();
+
+/**
+ * Generates (once per process and cache dir) the WIT directory componentize-js reads: our world files
+ * plus jco's WASI 0.2.12 WIT with every version rewritten to 0.2.10, the version StarlingMonkey imports.
+ * The directory is named by the hash of its content, so concurrent builds (other processes, tests) never
+ * see one half-written or replaced under them.
+ */
+function witDir(cacheDir: string, name: string): Promise<WitDir> {
+  let pending = witDirs.get(cacheDir);
+  if (pending === undefined) {
+    pending = generateWitDir(cacheDir, name);
+    witDirs.set(cacheDir, pending);
+    pending.catch(() => witDirs.delete(cacheDir));
   }
+  return pending;
+}
 
-  const work = await mkdtempIn(os.tmpdir(), `spinet-guest-${name}-`);
+async function generateWitDir(cacheDir: string, name: string): Promise<WitDir> {
+  const files = new Map<string, string>();
+  for (const rel of await listFiles(GUEST_WIT_DIR)) files.set(rel, await readFile(path.join(GUEST_WIT_DIR, rel), 'utf8'));
+
+  const jcoRoot = await packageRoot('@bytecodealliance/jco', name);
+  const builtin = path.join(jcoRoot, 'lib', 'wit', 'builtin', JCO_WIT_VERSION);
+  let packages: string[];
   try {
-    const jsPath = path.join(work, `${name}.js`);
-    await writeFile(jsPath, source);
-    // componentize-js runs its tools on preview2-shim, which has no filesystem access until preopened.
-    const { _setPreopens } = (await import('@bytecodealliance/preview2-shim/filesystem')) as { _setPreopens: (p: Record<string, string>) => void };
-    _setPreopens({ '/': '/' });
-    const { componentize } = (await import('@bytecodealliance/componentize-js')) as {
-      componentize(opts: { sourcePath: string; witPath: string; worldName: string }): Promise<{ component: Uint8Array }>;
-    };
-    let component: Uint8Array;
-    try {
-      ({ component } = await componentize({ sourcePath: jsPath, witPath: await witDir(), worldName: world }));
-    } catch (err) {
-      throw new GuestBuildError(`${name}: componentize-js failed: ${(err as Error).message ?? String(err)}`, { cause: err });
+    packages = (await readdir(builtin, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
+  } catch (error) {
+    throw new GuestBuildError(`guest ${name}: the installed jco has no WASI ${JCO_WIT_VERSION} WIT at ${builtin}; update JCO_WIT_VERSION in server/build/guest-builder.ts`, { cause: error });
+  }
+  for (const pkg of packages) {
+    const rel = path.join('deps', pkg, 'package.wit');
+    // Our own deps/ (e.g. fermyon:spin) win over generated ones of the same name.
+    if (files.has(rel)) continue;
+    const text = await readFile(path.join(builtin, pkg, 'package.wit'), 'utf8');
+    files.set(rel, text.replaceAll(`@${JCO_WIT_VERSION}`, `@${WASI_VERSION}`));
+  }
+
+  const h = createHash('sha256');
+  for (const rel of [...files.keys()].sort()) h.update(`${rel}\0${files.get(rel) ?? ''}\0`);
+  const hash = h.digest('hex');
+  const dir = path.join(cacheDir, `wit-${hash.slice(0, 16)}`);
+  if (await stat(dir).then(() => true, () => false)) return { dir, hash };
+
+  const tmp = `${dir}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  try {
+    for (const [rel, text] of files) {
+      await mkdir(path.dirname(path.join(tmp, rel)), { recursive: true });
+      await writeFile(path.join(tmp, rel), text);
     }
-    await mkdir(path.dirname(b.outFile), { recursive: true });
-    const tmpOut = `${b.outFile}.tmp-${process.pid}`;
-    await writeFile(tmpOut, component);
-    await rename(tmpOut, b.outFile);
-    await writeFile(stamp, inputHash);
-    return { outFile: b.outFile, cached: false, ms: performance.now() - started, bytes: component.length };
+    await rename(tmp, dir).catch(async (error: unknown) => {
+      // Another process generated the same content first: use theirs.
+      if (!(await stat(dir).then(() => true, () => false))) throw error;
+    });
+  } catch (error) {
+    throw new GuestBuildError(`guest ${name}: cannot write the generated WIT to ${dir}: ${errorText(error)}`, { cause: error });
   } finally {
-    await rm(work, { recursive: true, force: true });
+    await rm(tmp, { recursive: true, force: true });
+  }
+  return { dir, hash };
+}
+
+async function listFiles(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(path.join(dir, prefix), { withFileTypes: true })) {
+    const rel = path.join(prefix, entry.name);
+    if (entry.isDirectory()) out.push(...(await listFiles(dir, rel)));
+    else if (entry.isFile()) out.push(rel);
+  }
+  return out;
+}
+
+/** Runs componentize-js in a child process and waits for it to write job.outFile. */
+function componentizeInChild(job: ComponentizeJob, name: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [thisFile, CHILD_FLAG, JSON.stringify(job)], {
+      // Wizer's stdout is inherited from the child; keep it off ours (tap parses stdout).
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    const collect = (chunk: Buffer): void => {
+      // Keep the tail: that is where the tool's error is.
+      output = (output + chunk.toString('utf8')).slice(-16_000);
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    child.on('error', (error) => reject(new GuestBuildError(`guest ${name}: cannot start componentize-js: ${error.message}`, { cause: error })));
+    child.on('close', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new GuestBuildError(`guest ${name}: componentize-js failed (${signal ?? `exit code ${code}`}):\n${output.trim()}`));
+    });
+  });
+}
+
+/** The child side: componentize job.sourcePath and write the component to job.outFile. */
+async function runComponentizeJob(job: ComponentizeJob): Promise<void> {
+  // componentize-js runs its splicer on preview2-shim, which (from 0.26) sees no files until preopened;
+  // it reads the source and the WIT by absolute path.
+  // Typed by hand: TypeScript resolves this subpath to the browser build's types, Node to the Node build.
+  const { _setPreopens } = (await import('@bytecodealliance/preview2-shim/filesystem')) as unknown as {
+    _setPreopens(preopens: Record<string, string>): void;
+  };
+  _setPreopens({ '/': '/' });
+  const { componentize } = await import('@bytecodealliance/componentize-js');
+  const { component } = await componentize({ sourcePath: job.sourcePath, witPath: job.witPath, worldName: job.worldName });
+  await writeFile(job.outFile, component);
+}
+
+async function writeAtomically(file: string, text: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  await writeFile(tmp, text);
+  await rename(tmp, file);
+}
+
+async function importTool<T>(specifier: string, name: string): Promise<T> {
+  try {
+    return (await import(specifier)) as T;
+  } catch (error) {
+    throw new GuestBuildError(`guest ${name}: cannot load ${specifier} (a devDependency; run npm install): ${errorText(error)}`, { cause: error });
   }
 }
 
-async function mkdtempIn(dir: string, prefix: string): Promise<string> {
-  const { mkdtemp } = await import('node:fs/promises');
-  return mkdtemp(path.join(dir, prefix));
+async function packageRoot(specifier: string, name: string): Promise<string> {
+  let dir: string;
+  try {
+    dir = path.dirname(fileURLToPath(import.meta.resolve(specifier)));
+  } catch (error) {
+    throw new GuestBuildError(`guest ${name}: cannot find ${specifier} (a devDependency; run npm install): ${errorText(error)}`, { cause: error });
+  }
+  for (;;) {
+    const manifest = await readFile(path.join(dir, 'package.json'), 'utf8').catch(() => undefined);
+    if (manifest !== undefined && (JSON.parse(manifest) as { name?: unknown }).name === specifier) return dir;
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new GuestBuildError(`guest ${name}: cannot find the package.json of ${specifier}`);
+    dir = parent;
+  }
+}
+
+async function packageVersion(specifier: string, name: string): Promise<string> {
+  const root = await packageRoot(specifier, name);
+  const { version } = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { version?: unknown };
+  return String(version);
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+// Entry point of the componentize child process (spawned by componentizeInChild above).
+if (process.argv[2] === CHILD_FLAG && process.argv[1] !== undefined && path.resolve(process.argv[1]) === thisFile) {
+  runComponentizeJob(JSON.parse(process.argv[3] ?? '{}') as ComponentizeJob).catch((error: unknown) => {
+    process.stderr.write(`${errorText(error)}\n`);
+    process.exitCode = 1;
+  });
 }

@@ -80,6 +80,35 @@ export interface RunHandle {
 
 const WORKER_URL = new URL('./executor-worker.js', import.meta.url);
 
+/** Parent flags that install module loader hooks (test runners, APM agents). */
+const LOADER_FLAG = /^(--(import|loader|experimental-loader|require)\b|-r$)/;
+
+/**
+ * Starts an executor worker without the parent's module loader hooks: a worker runs only spinet's
+ * executor and generated glue, and each hook costs startup time (tap's TypeScript hook, for one).
+ * Passing execArgv explicitly makes Node reject process-wide flags (--max-old-space-size,
+ * --perf-basic-prof, ...) that it otherwise lets workers inherit silently, so without hooks to drop
+ * the parent's flags are inherited as usual, and a rejected list falls back to none.
+ */
+function spawnWorker(options: ConstructorParameters<typeof Worker>[1] & object): Worker {
+  const argv = process.execArgv;
+  const kept: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (LOADER_FLAG.test(argv[i]!)) {
+      if (!argv[i]!.includes('=') && i + 1 < argv.length) i++; // the flag's separate value
+      continue;
+    }
+    kept.push(argv[i]!);
+  }
+  if (kept.length === argv.length) return new Worker(WORKER_URL, options);
+  try {
+    return new Worker(WORKER_URL, { ...options, execArgv: kept });
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
+    return new Worker(WORKER_URL, { ...options, execArgv: [] });
+  }
+}
+
 class Job {
   readonly id: number;
   readonly req: GuestRequest;
@@ -100,6 +129,8 @@ class Job {
   #unacked = 0;
   #ended = false;
   cancelled = false;
+  /** The run message was sent to a worker. */
+  posted = false;
   pump: BodyPump | undefined;
 
   constructor(id: number, req: GuestRequest) {
@@ -300,8 +331,16 @@ class WorkerSlot {
   readonly #signal = new Int32Array(new SharedArrayBuffer(4));
   readonly #events: MessagePort;
   readonly loaded = new Map<string, Promise<void>>();
+  /** Digests whose glue this worker has finished loading. */
+  readonly ready = new Set<string>();
   readonly configs = new Set<string>();
+  /** The request running on this worker. */
   job: Job | undefined;
+  /**
+   * A request already posted to this worker to start the moment `job` ends, so the worker does not
+   * sit idle waiting for the gateway thread to hand it work (only body-less requests; see #postAhead).
+   */
+  next: Job | undefined;
   dead = false;
   readonly #loadWaiters = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
 
@@ -311,15 +350,13 @@ class WorkerSlot {
   ) {
     const { port1, port2 } = new MessageChannel();
     this.#events = port1;
-    this.worker = new Worker(WORKER_URL, {
+    const options = {
       workerData: { signal: this.#signal.buffer, events: port2, responseWindow: opts.responseWindow, logLimit: opts.logLimit },
       transferList: [port2],
-      // Module loader hooks of the parent (test runners, APMs) are for the gateway's own code; a
-      // worker only runs spinet's executor and generated glue, and each hook costs startup time.
-      execArgv: process.execArgv.filter((a) => !/^--(import|loader|experimental-loader|require)\b/.test(a) && !a.startsWith('-r')),
       // Guests' JS heap is inside Wasm memory; this bounds only the glue's own objects.
       resourceLimits: { maxOldGenerationSizeMb: 512 },
-    });
+    };
+    this.worker = spawnWorker(options);
     this.worker.unref();
     this.worker.on('message', (msg: ReportMessage) => this.#onMessage(msg));
     this.worker.on('error', (err) => executor.onSlotDied(this, err));
@@ -365,7 +402,10 @@ class WorkerSlot {
       if (msg.error !== undefined) {
         this.loaded.delete(msg.digest);
         w?.reject(new GuestFailedError(`component glue failed to load: ${msg.error}`));
-      } else w?.resolve();
+      } else {
+        this.ready.add(msg.digest);
+        w?.resolve();
+      }
       return;
     }
     const job = this.job;
@@ -420,7 +460,11 @@ export class Executor {
 
   /** Requests running or waiting right now. */
   get load(): { running: number; queued: number; workers: number } {
-    return { running: this.#slots.filter((s) => s.job).length, queued: this.#queue.length, workers: this.#slots.length };
+    return {
+      running: this.#slots.filter((s) => s.job).length,
+      queued: this.#queue.length + this.#slots.filter((s) => s.next).length,
+      workers: this.#slots.length,
+    };
   }
 
   /** Starts one request; the handle's promises never reject except `response` (typed errors). */
@@ -434,13 +478,19 @@ export class Executor {
     }
     const slot = this.#freeSlot(req.component.digest);
     if (slot) {
-      void this.#start(slot, job);
-    } else if (this.#queue.length >= this.#opts.maxQueue) {
-      job.fail(new ExecutorOverloadedError(`all ${this.#slots.length} workers are busy and ${this.#queue.length} requests are queued`));
-      job.finish({ outcome: 'rejected', message: 'overloaded', instantiateUs: 0, callUs: 0 });
-    } else {
-      this.#queue.push(job);
+      this.#start(slot, job);
+      return handle;
     }
+    // Requests posted ahead to busy workers count as waiting: the bound is on everything not running.
+    const waiting = this.load.queued;
+    if (waiting >= this.#opts.maxQueue) {
+      job.fail(new ExecutorOverloadedError(`all ${this.#slots.length} workers are busy and ${waiting} requests are waiting`));
+      job.finish({ outcome: 'rejected', message: 'overloaded', instantiateUs: 0, callUs: 0 });
+      return handle;
+    }
+    const ahead = this.#queue.length > 0 ? undefined : this.#aheadSlot(job);
+    if (ahead) this.#postAhead(ahead, job);
+    else this.#queue.push(job);
     return handle;
   }
 
@@ -455,32 +505,89 @@ export class Executor {
     return any;
   }
 
-  async #start(slot: WorkerSlot, job: Job): Promise<void> {
+  /** A busy worker that can take `job` as its next request: same component loaded, nothing queued on it. */
+  #aheadSlot(job: Job): WorkerSlot | undefined {
+    // Requests with bodies never wait on a worker: if that worker is stopped, a request whose body
+    // was partly read could not be run again.
+    if (job.req.body !== null) return undefined;
+    const digest = job.req.component.digest;
+    return this.#slots.find((s) => !s.dead && s.job?.posted && !s.next && s.ready.has(digest));
+  }
+
+  #start(slot: WorkerSlot, job: Job): void {
     slot.job = job;
     job.slot = slot;
     const { req } = job;
-    try {
-      slot.ensureConfig(req.configKey, req.config);
-      await slot.ensureLoaded(req.component);
-    } catch (err) {
-      job.finish({ outcome: 'instantiate', message: (err as Error).message, instantiateUs: 0, callUs: 0 });
-      if (slot.job === job) {
-        slot.job = undefined;
-        this.onSlotFree(slot);
-      }
+    slot.ensureConfig(req.configKey, req.config);
+    if (slot.ready.has(req.component.digest)) {
+      this.#launch(slot, job);
       return;
     }
-    if (slot.job !== job || slot.dead) return;
+    slot.ensureLoaded(req.component).then(
+      () => {
+        if (slot.job === job && !slot.dead) this.#launch(slot, job);
+      },
+      (err: unknown) => {
+        job.finish({ outcome: 'instantiate', message: (err as Error).message, instantiateUs: 0, callUs: 0 });
+        if (slot.job === job) {
+          slot.job = undefined;
+          this.onSlotFree(slot);
+        }
+      },
+    );
+  }
+
+  /** Posts the run of the slot's current job and starts its deadline. */
+  #launch(slot: WorkerSlot, job: Job): void {
+    const { req } = job;
     job.startedAt = performance.now();
     if (req.body) job.pump = new BodyPump(req.body, job, req.maxBodyBytes);
     job.timer = setTimeout(() => this.#expire(slot, job), req.deadlineMs);
+    this.#postRun(slot, job);
+    this.#fillAhead(slot);
+  }
+
+  #postRun(slot: WorkerSlot, job: Job): void {
+    const { req } = job;
+    job.posted = true;
     slot.post({ t: 'run', id: job.id, digest: req.component.digest, configKey: req.configKey, handler: req.handler, head: req.head, bodyEmpty: req.body === null });
+  }
+
+  /** Queues `job` on a busy worker; its deadline starts when the current request there ends. */
+  #postAhead(slot: WorkerSlot, job: Job): void {
+    slot.next = job;
+    job.slot = slot;
+    slot.ensureConfig(job.req.configKey, job.req.config);
+    this.#postRun(slot, job);
+  }
+
+  /** Moves the head of the queue onto a busy worker as its next request, when it can run there. */
+  #fillAhead(slot: WorkerSlot): void {
+    if (slot.dead || !slot.job?.posted || slot.next) return;
+    const head = this.#queue[0];
+    if (head && head.req.body === null && slot.ready.has(head.req.component.digest)) {
+      this.#queue.shift();
+      this.#postAhead(slot, head);
+    }
+  }
+
+  /** A request posted ahead to a worker that is being stopped goes back to the front of the queue. */
+  #requeueAhead(slot: WorkerSlot): void {
+    const next = slot.next;
+    slot.next = undefined;
+    if (!next) return;
+    next.slot = undefined;
+    next.posted = false;
+    this.#queue.unshift(next);
   }
 
   #expire(slot: WorkerSlot, job: Job): void {
     if (slot.job !== job) return;
     this.#opts.logger.warn({ deadlineMs: job.req.deadlineMs, app: job.req.config.app, component: job.req.config.component }, 'guest ran past its deadline; stopping its worker');
     slot.job = undefined;
+    // The request posted ahead has not run (its output would follow this job's in the worker's
+    // report order, and none arrived); it runs on another worker instead.
+    this.#requeueAhead(slot);
     this.#retire(slot);
     job.finish({ outcome: 'deadline', message: `guest ran past its ${job.req.deadlineMs} ms deadline`, instantiateUs: 0, callUs: 0 });
   }
@@ -515,6 +622,7 @@ export class Executor {
     const job = slot.job;
     slot.job = undefined;
     if (!this.#closed || job) this.#opts.logger.error({ err }, 'executor worker died');
+    this.#requeueAhead(slot);
     this.#retire(slot);
     job?.finish({ outcome: 'crash', message: err.message, instantiateUs: 0, callUs: 0 });
   }
@@ -522,9 +630,19 @@ export class Executor {
   /** A worker finished its request: give it the next queued one. */
   onSlotFree(slot: WorkerSlot): void {
     if (slot.dead || slot.job) return;
+    const ahead = slot.next;
+    if (ahead) {
+      // Already posted: the worker has started it by now. Its deadline starts here.
+      slot.next = undefined;
+      slot.job = ahead;
+      ahead.startedAt = performance.now();
+      ahead.timer = setTimeout(() => this.#expire(slot, ahead), ahead.req.deadlineMs);
+      this.#fillAhead(slot);
+      return;
+    }
     const next = this.#queue.shift();
     if (next) {
-      void this.#start(slot, next);
+      this.#start(slot, next);
       return;
     }
     if (this.#closed && this.#slots.every((s) => !s.job)) for (const w of this.#idleWaiters.splice(0)) w();
@@ -551,7 +669,7 @@ export class Executor {
   async close(graceMs = 10_000): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const busy = (): boolean => this.#queue.length > 0 || this.#slots.some((s) => s.job);
+    const busy = (): boolean => this.#queue.length > 0 || this.#slots.some((s) => s.job || s.next);
     if (busy()) {
       await Promise.race([
         new Promise<void>((resolve) => this.#idleWaiters.push(resolve)),
@@ -566,8 +684,12 @@ export class Executor {
     this.#spare = undefined;
     for (const s of slots) {
       const job = s.job;
+      const ahead = s.next;
       s.job = undefined;
+      s.next = undefined;
       s.dead = true;
+      ahead?.fail(new ExecutorClosedError('the gateway shut down before this request ran'));
+      ahead?.finish({ outcome: 'rejected', message: 'shutdown', instantiateUs: 0, callUs: 0 });
       job?.finish({ outcome: 'deadline', message: 'gateway shut down while the guest was running', instantiateUs: 0, callUs: 0 });
     }
     await Promise.all(slots.map((s) => s.worker.terminate()));

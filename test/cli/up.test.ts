@@ -12,8 +12,8 @@ import { appDir, repoRoot } from '../helpers/gateway.js';
 
 const MAIN = path.join(repoRoot, 'dist', 'server', 'main.js');
 
-function run(args: string[], env: Record<string, string> = {}): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, [MAIN, ...args], {
+function run(args: string[], env: Record<string, string> = {}, nodeFlags: string[] = []): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, [...nodeFlags, MAIN, ...args], {
     env: { ...process.env, SPINET_CACHE_DIR: path.join(repoRoot, '.spinet', 'test-cache'), SPINET_WORKERS: '2', ...env },
   });
 }
@@ -120,4 +120,19 @@ t.test('up serves an app directory; SIGTERM lets the in-flight request finish, t
   t.equal(r.code, 0, 'exit code 0 after a graceful stop');
   t.match(r.stderr, /SIGTERM received/);
   t.ok(await refused(port), 'the port is closed afterwards');
+});
+
+t.test('node flags that workers may not take (heap size, loader hooks) do not break the executor', async (t) => {
+  // Regression: passing the parent's flags to workers explicitly made Node reject process-wide ones.
+  for (const flags of [['--max-old-space-size=256'], ['--max-old-space-size=256', '--import=data:text/javascript,void 0']]) {
+    const port = await freePort();
+    const child = run(['up', appDir('fixtures', 'rust-hello'), '--listen', `127.0.0.1:${port}`], {}, flags);
+    const done = finished(child);
+    const address = await listening(child);
+    const res = await fetch(`${address}/`);
+    t.equal(res.status, 200, flags.join(' '));
+    t.equal(await res.text(), 'Hello, this is your first wasi:http/proxy world!\n', flags.join(' '));
+    child.kill('SIGTERM');
+    t.equal((await done).code, 0);
+  }
 });
