@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { ComponentCompileError, ComponentExportError, ComponentImportError } from '../errors.js';
 import { toGlueScript } from './glue-script.js';
 import { SUPPORTED_IMPORTS } from '../host/host-imports.js';
+import { importMemory } from './memory-import.js';
+import type { ImportedMemory } from './memory-import.js';
 
 /** A component ready to instantiate: compiled core modules and the glue that links them. */
 export interface PreparedComponent {
@@ -18,6 +20,8 @@ export interface PreparedComponent {
   /** The glue as a function-body script (see glue-script.ts). */
   readonly glue: string;
   readonly modules: ReadonlyArray<readonly [string, WebAssembly.Module]>;
+  /** Core modules rewritten to import their memory (see memory-import.ts), with its limits. */
+  readonly memories: ReadonlyArray<readonly [string, ImportedMemory]>;
   /** Interfaces the component imports, unversioned (`wasi:io/streams`). */
   readonly imports: readonly string[];
   /** Interfaces the component exports, versioned (`wasi:http/incoming-handler@0.2.1`). */
@@ -165,18 +169,21 @@ export async function prepareComponent(bytes: Uint8Array, digest: string, opts: 
   }
   const started = performance.now();
   const modules: Array<readonly [string, WebAssembly.Module]> = [];
+  const memories: Array<readonly [string, ImportedMemory]> = [];
   let byteSize = Buffer.byteLength(t.glue);
   try {
     await Promise.all(
       [...t.files].map(async ([name, content]) => {
-        modules.push([name, await WebAssembly.compile(content)] as const);
+        const rewritten = importMemory(content);
+        if (rewritten) memories.push([name, rewritten.memory] as const);
+        modules.push([name, await WebAssembly.compile(rewritten ? rewritten.bytes : content)] as const);
         byteSize += content.byteLength;
       }),
     );
   } catch (err) {
     throw new ComponentCompileError(`${opts.label}: a core module failed to compile: ${(err as Error).message}`, { cause: err });
   }
-  return { digest, glue: t.glue, modules, imports: t.imports, exports: t.exports, byteSize, transpileMs: t.transpileMs, compileMs: performance.now() - started };
+  return { digest, glue: t.glue, modules, memories, imports: t.imports, exports: t.exports, byteSize, transpileMs: t.transpileMs, compileMs: performance.now() - started };
 }
 
 /** The wasi:http incoming-handler export a component offers, or throws a clear error. */

@@ -26,6 +26,33 @@ interface LoadedComponent {
   readonly modules: Map<string, WebAssembly.Module>;
 }
 
+interface MemorySpec {
+  readonly initial: number;
+  readonly maximum?: number;
+  /** Whether a used memory may be zeroed and handed to the next instance. */
+  readonly recycle: boolean;
+}
+
+/**
+ * Linear memories for modules that import theirs (memory-import.ts). After a run, a memory that did
+ * not grow is zeroed and kept for the next instance of the same module on this worker: zeroing a
+ * mapped memory is far cheaper than faulting in a fresh one, and the next instance's data segments
+ * are copied in by instantiation as usual, so it starts exactly as a fresh memory would.
+ */
+const memorySpecs = new Map<WebAssembly.Module, MemorySpec>();
+const memoryPool = new Map<WebAssembly.Module, WebAssembly.Memory>();
+const memoriesInUse: Array<[WebAssembly.Module, WebAssembly.Memory]> = [];
+
+function releaseMemories(): void {
+  for (const [module, memory] of memoriesInUse) {
+    const spec = memorySpecs.get(module);
+    if (!spec?.recycle || memory.buffer.byteLength !== spec.initial * 65536 || memoryPool.has(module)) continue;
+    new Uint8Array(memory.buffer).fill(0);
+    memoryPool.set(module, memory);
+  }
+  memoriesInUse.length = 0;
+}
+
 interface ConfigState {
   readonly config: GuestConfig;
   readonly environment: Array<[string, string]>;
@@ -53,7 +80,13 @@ function report(msg: ReportMessage, transfer?: ArrayBuffer[]): void {
 }
 
 function instantiateCore(m: WebAssembly.Module, i?: WebAssembly.Imports): WebAssembly.Instance {
-  return new WebAssembly.Instance(m, i);
+  const spec = memorySpecs.get(m);
+  if (!spec) return new WebAssembly.Instance(m, i);
+  let memory = memoryPool.get(m);
+  if (memory) memoryPool.delete(m);
+  else memory = new WebAssembly.Memory(spec.maximum === undefined ? { initial: spec.initial } : { initial: spec.initial, maximum: spec.maximum });
+  memoriesInUse.push([m, memory]);
+  return new WebAssembly.Instance(m, { ...i, spinet: { memory } });
 }
 
 /** One in-flight request: the event channel, the request body, the response, and stdio. */
@@ -353,6 +386,7 @@ function run(msg: RunMessage): void {
   } finally {
     activateInstance(undefined);
     session?.end();
+    releaseMemories();
   }
   ex.finishRun();
   report({ t: 'done', id: msg.id, outcome, ...(message !== undefined ? { message } : {}), instantiateUs, callUs });
@@ -371,7 +405,15 @@ function load(msg: Extract<ControlMessage, { t: 'load' }>): void {
   try {
     const script = new vm.Script(`(function () {\n${msg.glue}\n})`, { filename: `spinet-glue-${msg.digest.slice(0, 12)}.js` });
     const instantiate = (script.runInThisContext() as () => Instantiate)();
-    components.set(msg.digest, { instantiate, modules: new Map(msg.modules) });
+    const modules = new Map(msg.modules);
+    // A finalizer in the glue could call into a finished instance after its memory was handed on;
+    // such glue gets fresh memories only.
+    const recycle = !msg.glue.includes('FinalizationRegistry');
+    for (const [name, limits] of msg.memories) {
+      const module = modules.get(name);
+      if (module) memorySpecs.set(module, { ...limits, recycle });
+    }
+    components.set(msg.digest, { instantiate, modules });
   } catch (err) {
     error = describe(err);
   }
@@ -383,9 +425,15 @@ port.on('message', (msg: ControlMessage) => {
     case 'load':
       load(msg);
       break;
-    case 'drop':
+    case 'drop': {
+      const c = components.get(msg.digest);
+      for (const m of c?.modules.values() ?? []) {
+        memorySpecs.delete(m);
+        memoryPool.delete(m);
+      }
       components.delete(msg.digest);
       break;
+    }
     case 'config':
       configs.set(msg.key, {
         config: msg.config,

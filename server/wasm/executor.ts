@@ -379,7 +379,7 @@ class WorkerSlot {
     if (!p) {
       p = new Promise<void>((resolve, reject) => this.#loadWaiters.set(c.digest, { resolve, reject }));
       this.loaded.set(c.digest, p);
-      this.post({ t: 'load', digest: c.digest, glue: c.glue, modules: c.modules });
+      this.post({ t: 'load', digest: c.digest, glue: c.glue, modules: c.modules, memories: c.memories });
     }
     return p;
   }

@@ -20,6 +20,12 @@ export const WAT_HANDLERS = {
   trap: 'unreachable',
   /** Returns without setting the response outparam: Spin answers 500. */
   'no-response': 'nop',
+  /**
+   * Traps if it finds a value an earlier instance left in linear memory (beyond any data segment),
+   * then leaves one there itself and returns without responding. Proves each instance's memory
+   * starts zeroed even when the executor recycles memories.
+   */
+  'dirty-memory': '(if (i32.ne (i32.load (i32.const 60000)) (i32.const 0)) (then unreachable)) (i32.store (i32.const 60000) (i32.const 42))',
 } as const;
 
 let witReady: Promise<void> | undefined;
