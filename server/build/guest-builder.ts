@@ -73,13 +73,15 @@ export async function buildGuest(opts: GuestBuildOptions): Promise<GuestBuildRes
   const name = opts.name ?? path.basename(outFile, '.wasm');
   const world = opts.world ?? DEFAULT_WORLD;
 
-  const [source, wit, componentizeVersion] = await Promise.all([
+  const [source, wit, componentizeVersion, jcoVersion] = await Promise.all([
     bundle(path.resolve(opts.entry), name),
     witDir(path.resolve(opts.cacheDir ?? DEFAULT_BUILD_CACHE_DIR), name),
     packageVersion('@bytecodealliance/componentize-js', name),
+    // componentize-js builds the final component with jco's componentNew and preview1 adapter.
+    packageVersion('@bytecodealliance/jco', name),
   ]);
   const inputHash = createHash('sha256')
-    .update(JSON.stringify({ builder: BUILDER_VERSION, componentizeVersion, world, wit: wit.hash }))
+    .update(JSON.stringify({ builder: BUILDER_VERSION, componentizeVersion, jcoVersion, world, wit: wit.hash }))
     .update('\n')
     .update(source)
     .digest('hex');
@@ -134,6 +136,9 @@ async function bundle(entry: string, name: string): Promise<string> {
       target: 'es2022',
       write: false,
       logLevel: 'silent',
+      // esbuild names each module in a comment relative to this directory; pinning it keeps the bundle
+      // (and so the cache key) the same whatever directory the build is started from.
+      absWorkingDir: repoRoot,
       // platform 'neutral' resolves no package fields by default; npm packages bundled into guests need these.
       mainFields: ['module', 'main'],
       // Guests import WIT interfaces by their versioned names; componentize-js binds those, not esbuild.

@@ -102,7 +102,14 @@ export async function loadApp(manifestPath: string, cache: ComponentCache, logge
       };
     }),
   );
-  for (const w of router.warnings()) logger.warn({ app: manifest.name }, w);
+  // Duplicates written identically were already reported by the manifest (with line numbers);
+  // the router adds only those that differ as written but are the same route (`/a/` and `/a`).
+  const rawOf = new Map(manifest.httpTriggers.map((t) => [t.index, typeof t.route === 'string' ? t.route : undefined]));
+  const alreadyReported = router
+    .duplicates()
+    .filter((d) => rawOf.get(d.replacedTriggerIndex) === rawOf.get(d.effectiveTriggerIndex))
+    .map((d) => `#${d.replacedTriggerIndex + 1} and again by #${d.effectiveTriggerIndex + 1};`);
+  for (const w of router.warnings()) if (!alreadyReported.some((tag) => w.includes(tag))) logger.warn({ app: manifest.name }, w);
 
   return {
     name: manifest.name,

@@ -78,7 +78,17 @@ export function registerHttpTrigger(fastify: FastifyInstance, opts: HttpTriggerO
   fastify.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
 
   const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
-    const rawUrl = request.raw.url ?? '/';
+    let rawUrl = request.raw.url ?? '/';
+    if (!rawUrl.startsWith('/')) {
+      // Absolute-form (`GET http://host/x`, as sent to proxies) or `*`: route on its path, as hyper
+      // hands Spin the URI's path.
+      try {
+        const u = new URL(rawUrl);
+        rawUrl = `${u.pathname}${u.search}`;
+      } catch {
+        return reply.code(400).send();
+      }
+    }
     const q = rawUrl.indexOf('?');
     const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
     const app = tenants.identify(request);

@@ -3,6 +3,7 @@
  * 0.2.0/0.2.1 imports) unmodified, with Spin's routing built-ins around it.
  */
 import t from 'tap';
+import net from 'node:net';
 import { appDir, testGateway } from '../helpers/gateway.js';
 
 const HELLO = 'Hello, this is your first wasi:http/proxy world!\n';
@@ -49,6 +50,19 @@ t.test('the third-party Rust component answers GET with its documented body', as
     t.equal(r.statusCode, 301);
     t.equal(r.headers.location, '/');
     t.equal(r.body, 'moved\n');
+  });
+
+  t.test('an absolute-form request line is routed on its path, not on the whole URL', async (t) => {
+    const address = new URL(await gw.fastify.listen({ host: '127.0.0.1', port: 0 }));
+    const raw = await new Promise<string>((resolve, reject) => {
+      const s = net.connect(Number(address.port), '127.0.0.1', () => s.write('GET http://elsewhere.example/moved HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+      let d = '';
+      s.on('data', (c: Buffer) => (d += c.toString()));
+      s.on('end', () => resolve(d));
+      s.on('error', reject);
+    });
+    t.match(raw, /^HTTP\/1\.1 301 /);
+    t.match(raw, /\r\n\r\nmoved\n$/);
   });
 
   t.test('fifty concurrent requests each get a correct answer', async (t) => {
