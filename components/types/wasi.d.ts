@@ -1,4 +1,7 @@
-/** The WASI imports guests call directly (componentize-js binds them by their versioned names). */
+/**
+ * The WASI interfaces guests import directly. componentize-js exposes every interface of the world (and
+ * its dependencies) as a module named by its versioned WIT name; only what guests use is declared here.
+ */
 declare module 'wasi:cli/environment@0.2.10' {
   export function getEnvironment(): Array<[string, string]>;
 }
@@ -13,4 +16,13 @@ declare module 'wasi:filesystem/preopens@0.2.10' {
     readViaStream(offset: bigint): InputStream;
   }
   export function getDirectories(): Array<[Descriptor, string]>;
+}
+
+declare module 'wasi:http/types@0.2.10' {
+  /** A wasi:http `fields` resource; `[Symbol.dispose]` drops its handle. */
+  export class Fields {
+    constructor();
+    entries(): Array<[string, Uint8Array]>;
+    [Symbol.dispose](): void;
+  }
 }

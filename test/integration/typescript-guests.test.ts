@@ -108,10 +108,10 @@ t.test('spin-headers shows Spin headers for wildcard, parameter and exact routes
   t.equal((await gw.fastify.inject({ method: 'GET', url: '/nowhere' })).statusCode, 404, 'no route: 404');
 });
 
-t.test('a guest that throws or rejects gets 500 with an empty body, and the next request is fine', async (t) => {
+t.test('a guest that throws, rejects, never responds or traps gets 500 with an empty body, and the next request is fine', async (t) => {
   const gw = await testGateway(appDir('components', 'trap'));
   t.teardown(() => gw.close());
-  for (const url of ['/throw', '/reject']) {
+  for (const url of ['/throw', '/reject', '/no-response', '/never-settles', '/trap']) {
     const r = await gw.fastify.inject({ method: 'GET', url });
     t.equal(r.statusCode, 500, url);
     t.equal(r.body, '', `${url} body is empty`);

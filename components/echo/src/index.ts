@@ -1,6 +1,10 @@
-// Round-trips what the guest sees: request line, headers and body (/echo/...), the body streamed back
-// unchanged (/body/...), the manifest environment (/env), and files from the component's read-only
-// mounts (/files/<path>).
+// Round-trips what the guest sees:
+// /body/...      the request body streamed back unchanged (new Response(request.body): never buffered),
+//                with the request's content-type;
+// /env           the environment the manifest gave the component;
+// /files/<path>  a file from the component's read-only mounts (404 with the WASI error code otherwise);
+// anything else  (/echo/... by convention) a JSON summary: method, url (path + query), path, query,
+//                headers, bodyLength and bodySha256 (crypto.subtle).
 import { getEnvironment } from 'wasi:cli/environment@0.2.10';
 import { getDirectories } from 'wasi:filesystem/preopens@0.2.10';
 
@@ -17,6 +21,9 @@ async function summary(request: Request): Promise<Response> {
   const url = new URL(request.url);
   return Response.json({
     method: request.method,
+    // request.url is absolute (StarlingMonkey joins scheme, authority and path-with-query, unparsed);
+    // strip the origin to get the path-with-query exactly as the gateway handed it over.
+    url: request.url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, ''),
     path: url.pathname,
     query: url.search,
     headers,
