@@ -46,6 +46,7 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
   const cache = new ComponentCache({
     maxBytes: config.cacheMaxBytes,
     diskCacheDir: config.cacheDir === '' ? undefined : config.cacheDir,
+    maxInstanceMemory: config.maxInstanceMemory,
     onEvict: (digest) => executor.dropComponent(digest),
   });
   const tenants = new TenantRegistry();

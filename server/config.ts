@@ -20,6 +20,8 @@ export interface GatewayConfig {
   readonly deadlineMs: number;
   /** Request body limit in bytes (413 past it). */
   readonly maxBodyBytes: number;
+  /** Cap on each guest instance's linear memory, in bytes (a guest growing past it fails → 500). */
+  readonly maxInstanceMemory: number;
   /** Precompile cache bound in bytes. */
   readonly cacheMaxBytes: number;
   /** On-disk transpile cache directory; empty string disables it. */
@@ -40,6 +42,7 @@ export const ENV_NAMES: Readonly<Record<keyof GatewayConfig, string>> = {
   maxQueue: 'SPINET_MAX_QUEUE',
   deadlineMs: 'SPINET_DEADLINE_MS',
   maxBodyBytes: 'SPINET_MAX_BODY_BYTES',
+  maxInstanceMemory: 'SPINET_MAX_INSTANCE_MEMORY',
   cacheMaxBytes: 'SPINET_CACHE_MAX_BYTES',
   cacheDir: 'SPINET_CACHE_DIR',
   logLevel: 'SPINET_LOG_LEVEL',
@@ -99,6 +102,13 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     maxQueue: intFrom(env.SPINET_MAX_QUEUE, 1024, 'SPINET_MAX_QUEUE', 0, 1_000_000),
     deadlineMs: intFrom(flags.deadlineMs ?? env.SPINET_DEADLINE_MS, 30_000, flags.deadlineMs ? '--deadline-ms' : 'SPINET_DEADLINE_MS', 1, 3_600_000),
     maxBodyBytes: intFrom(env.SPINET_MAX_BODY_BYTES, 32 * 1024 * 1024, 'SPINET_MAX_BODY_BYTES', 0, 2 ** 40),
+    maxInstanceMemory: intFrom(
+      env.SPINET_MAX_INSTANCE_MEMORY ?? env.SPIN_MAX_INSTANCE_MEMORY,
+      128 * 1024 * 1024,
+      env.SPINET_MAX_INSTANCE_MEMORY !== undefined ? 'SPINET_MAX_INSTANCE_MEMORY' : 'SPIN_MAX_INSTANCE_MEMORY',
+      65536,
+      4 * 1024 * 1024 * 1024,
+    ),
     cacheMaxBytes: intFrom(env.SPINET_CACHE_MAX_BYTES, 512 * 1024 * 1024, 'SPINET_CACHE_MAX_BYTES', 1024 * 1024, 2 ** 40),
     cacheDir: env.SPINET_CACHE_DIR ?? path.join(env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'spinet', 'transpiled'),
     logLevel,

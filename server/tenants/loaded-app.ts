@@ -72,6 +72,9 @@ export async function loadApp(manifestPath: string, cache: ComponentCache, logge
     const digest = digestOf(bytes);
     const prepared = await cache.get(digest, bytes, label);
     const handler = requireHttpHandler(prepared, label);
+    if (prepared.uncappedModules.length > 0) {
+      logger.warn({ app: manifest.name, component: id, modules: prepared.uncappedModules }, 'the instance memory cap cannot be enforced for this component (its memory could not be made importable)');
+    }
     components.set(id, {
       id,
       digest,

@@ -13,6 +13,8 @@ export interface ComponentCacheOptions {
   readonly maxBytes: number;
   /** On-disk transpile cache directory, or undefined for none. */
   readonly diskCacheDir?: string | undefined;
+  /** Cap on each instance's linear memory, in bytes (compiled into the module's memory import). */
+  readonly maxInstanceMemory?: number | undefined;
   /** Called when an entry leaves the cache, so workers can forget it too. */
   readonly onEvict?: (digest: string) => void;
 }
@@ -42,7 +44,7 @@ export class ComponentCache {
       maxEntrySize: opts.maxBytes,
       fetchMethod: async (digest, _stale, { context }) => {
         this.stats.misses++;
-        return prepareComponent(context.bytes, digest, { cacheDir: opts.diskCacheDir, label: context.label });
+        return prepareComponent(context.bytes, digest, { cacheDir: opts.diskCacheDir, label: context.label, maxInstanceMemory: opts.maxInstanceMemory });
       },
       dispose: (_value, digest, reason) => {
         if (reason === 'evict' || reason === 'delete') {

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { ComponentCompileError, ComponentExportError, ComponentImportError } from '../errors.js';
 import { toGlueScript } from './glue-script.js';
 import { SUPPORTED_IMPORTS } from '../host/host-imports.js';
-import { importMemory } from './memory-import.js';
+import { importMemory, definesMemory } from './memory-import.js';
 import type { ImportedMemory } from './memory-import.js';
 
 /** A component ready to instantiate: compiled core modules and the glue that links them. */
@@ -22,6 +22,8 @@ export interface PreparedComponent {
   readonly modules: ReadonlyArray<readonly [string, WebAssembly.Module]>;
   /** Core modules rewritten to import their memory (see memory-import.ts), with its limits. */
   readonly memories: ReadonlyArray<readonly [string, ImportedMemory]>;
+  /** Core modules whose memory could not be imported, so no memory cap applies to them. */
+  readonly uncappedModules: readonly string[];
   /** Interfaces the component imports, unversioned (`wasi:io/streams`). */
   readonly imports: readonly string[];
   /** Interfaces the component exports, versioned (`wasi:http/incoming-handler@0.2.1`). */
@@ -153,6 +155,8 @@ export interface PrepareOptions {
   readonly cacheDir?: string | undefined;
   /** For messages: which app/component/file this is. */
   readonly label: string;
+  /** Cap on each linear memory, in bytes (enforced where the module's memory can be imported). */
+  readonly maxInstanceMemory?: number | undefined;
 }
 
 /** Transpile (or read from the disk cache), compile every core module, and check imports. */
@@ -170,12 +174,15 @@ export async function prepareComponent(bytes: Uint8Array, digest: string, opts: 
   const started = performance.now();
   const modules: Array<readonly [string, WebAssembly.Module]> = [];
   const memories: Array<readonly [string, ImportedMemory]> = [];
+  const uncappedModules: string[] = [];
   let byteSize = Buffer.byteLength(t.glue);
   try {
     await Promise.all(
       [...t.files].map(async ([name, content]) => {
-        const rewritten = importMemory(content);
+        const pages = opts.maxInstanceMemory === undefined ? undefined : Math.floor(opts.maxInstanceMemory / 65536);
+        const rewritten = importMemory(content, pages);
         if (rewritten) memories.push([name, rewritten.memory] as const);
+        else if (definesMemory(content)) uncappedModules.push(name);
         modules.push([name, await WebAssembly.compile(rewritten ? rewritten.bytes : content)] as const);
         byteSize += content.byteLength;
       }),
@@ -183,7 +190,7 @@ export async function prepareComponent(bytes: Uint8Array, digest: string, opts: 
   } catch (err) {
     throw new ComponentCompileError(`${opts.label}: a core module failed to compile: ${(err as Error).message}`, { cause: err });
   }
-  return { digest, glue: t.glue, modules, memories, imports: t.imports, exports: t.exports, byteSize, transpileMs: t.transpileMs, compileMs: performance.now() - started };
+  return { digest, glue: t.glue, modules, memories, uncappedModules, imports: t.imports, exports: t.exports, byteSize, transpileMs: t.transpileMs, compileMs: performance.now() - started };
 }
 
 /** The wasi:http incoming-handler export a component offers, or throws a clear error. */

@@ -125,6 +125,22 @@ function memoryImports(body: Uint8Array): number {
   return memories;
 }
 
+/** Whether a core module defines a linear memory of its own (a memory section). */
+export function definesMemory(bytes: Uint8Array): boolean {
+  try {
+    const r = new Reader(bytes, 8);
+    while (r.pos < bytes.length) {
+      const id = r.byte();
+      const size = r.u32();
+      if (id === 5) return true;
+      r.skip(size);
+    }
+  } catch {
+    // malformed: compile will say so
+  }
+  return false;
+}
+
 /**
  * The rewritten module and its memory's limits, or undefined when the module keeps its own memory.
  * `maximumPages` caps the memory (the smaller of it and the module's own maximum wins).

@@ -25,6 +25,8 @@ export const WAT_HANDLERS = {
    * then leaves one there itself and returns without responding. Proves each instance's memory
    * starts zeroed even when the executor recycles memories.
    */
+  /** Grows its memory by 3000 pages (~188 MiB) and traps if the host refuses; else returns without responding. */
+  'grow-memory': '(if (i32.eq (memory.grow (i32.const 3000)) (i32.const -1)) (then unreachable))',
   'dirty-memory': '(if (i32.ne (i32.load (i32.const 60000)) (i32.const 0)) (then unreachable)) (i32.store (i32.const 60000) (i32.const 42))',
 } as const;
 

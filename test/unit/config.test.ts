@@ -8,6 +8,8 @@ t.test('defaults match Spin where Spin has one', async (t) => {
   t.equal(c.host, '127.0.0.1');
   t.equal(c.port, 3000);
   t.equal(c.deadlineMs, 30_000);
+  t.equal(c.maxInstanceMemory, 128 * 1024 * 1024);
+  t.equal(loadConfig({}, { SPIN_MAX_INSTANCE_MEMORY: '67108864' }).maxInstanceMemory, 67108864, "Spin's own variable is honoured");
   t.ok(c.workers >= 2);
   t.equal(c.manifest, path.resolve('.'));
   t.ok(Object.isFrozen(c), 'the config is frozen');

@@ -75,3 +75,23 @@ t.test('every instance starts with zeroed memory, although the executor recycles
   t.equal(logs.filter((l) => l.msg === 'guest finished').length, 10, 'every run returned normally');
   t.equal(logs.filter((l) => l.msg === 'guest failed' && l.outcome === 'trap').length, 0, 'no instance found the value a previous one left behind');
 });
+
+t.test('the instance memory cap is enforced: growing past it fails the guest, under it succeeds', async (t) => {
+  const grow = await watComponent('grow-memory');
+  const dir = t.testdir({ 'spin.toml': `spin_manifest_version = 2\n[application]\nname = "grow"\n[[trigger.http]]\nroute = "/..."\ncomponent = "grow"\n[component.grow]\nsource = ${JSON.stringify(grow)}\n` });
+  const outcomes = async (cap: string): Promise<unknown[]> => {
+    const logs: Array<Record<string, unknown>> = [];
+    // A separate disk cache per cap is not needed: the cap is applied when core modules are compiled.
+    const gw = await testGateway(path.join(dir, 'spin.toml'), { SPINET_WORKERS: '1', SPINET_MAX_INSTANCE_MEMORY: cap }, logs);
+    try {
+      const r = await gw.fastify.inject({ method: 'GET', url: '/' });
+      t.equal(r.statusCode, 500, `cap ${cap}: the guest never responds either way`);
+      await new Promise((res) => setTimeout(res, 100));
+      return logs.filter((l) => l.msg === 'guest failed' || l.msg === 'guest finished').map((l) => l.outcome ?? 'ok');
+    } finally {
+      await gw.close();
+    }
+  };
+  t.same(await outcomes(String(64 * 1024 * 1024)), ['trap'], 'with a 64 MiB cap the 188 MiB grow is refused and the guest traps');
+  t.same(await outcomes(String(1024 * 1024 * 1024)), ['ok'], 'with a 1 GiB cap the same grow succeeds');
+});
