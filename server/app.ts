@@ -11,6 +11,9 @@ import { ComponentCache } from './wasm/component-cache.js';
 import { TenantRegistry } from './tenants/tenant-registry.js';
 import { loadApp } from './tenants/loaded-app.js';
 import { registerHttpTrigger } from './triggers/http.js';
+import { registerMetricsRoute } from './plugins/metrics.js';
+import { buildMetrics } from './observability/metrics.js';
+import type { GatewayMetrics } from './observability/metrics.js';
 import { loggerOptions } from './observability/logger.js';
 import type { Logger } from './observability/logger.js';
 
@@ -20,6 +23,7 @@ export interface Gateway {
   readonly executor: Executor;
   readonly cache: ComponentCache;
   readonly tenants: TenantRegistry;
+  readonly metrics: GatewayMetrics;
   /** Stops taking requests, lets in-flight ones finish (up to the configured grace), frees workers. */
   close(): Promise<void>;
 }
@@ -43,12 +47,18 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
   });
   const log = fastify.log as unknown as Logger;
   const executor = new Executor({ workers: config.workers, maxQueue: config.maxQueue, logger: log.child({ module: 'executor' }) });
+  let metrics: GatewayMetrics | undefined;
   const cache = new ComponentCache({
+    onPrepared: (c) => {
+      if (c.transpileMs > 0) metrics?.compileDuration.observe({ phase: 'transpile' }, c.transpileMs / 1000);
+      metrics?.compileDuration.observe({ phase: 'compile' }, c.compileMs / 1000);
+    },
     maxBytes: config.cacheMaxBytes,
     diskCacheDir: config.cacheDir === '' ? undefined : config.cacheDir,
     maxInstanceMemory: config.maxInstanceMemory,
     onEvict: (digest) => executor.dropComponent(digest),
   });
+  metrics = buildMetrics({ cache, executor });
   const tenants = new TenantRegistry();
   try {
     const app = await loadApp(config.manifest, cache, log);
@@ -57,7 +67,8 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
     await executor.close(0);
     throw err;
   }
-  registerHttpTrigger(fastify, { tenants, executor, config });
+  registerMetricsRoute(fastify, metrics);
+  registerHttpTrigger(fastify, { tenants, executor, config, metrics });
 
   let closing: Promise<void> | undefined;
   return {
@@ -65,6 +76,7 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
     executor,
     cache,
     tenants,
+    metrics,
     close() {
       closing ??= (async () => {
         // Fastify's close waits for in-flight requests (which wait for their guests) before resolving.

@@ -11,12 +11,15 @@ import type { Executor } from '../wasm/executor.js';
 import type { LoadedApp } from '../tenants/loaded-app.js';
 import type { TenantRegistry } from '../tenants/tenant-registry.js';
 import type { GatewayConfig } from '../config.js';
+import { statusClass } from '../observability/metrics.js';
+import type { GatewayMetrics } from '../observability/metrics.js';
 
 /** What the trigger needs from the gateway. */
 export interface HttpTriggerOptions {
   readonly tenants: TenantRegistry;
   readonly executor: Executor;
   readonly config: GatewayConfig;
+  readonly metrics: GatewayMetrics;
 }
 
 /** Client headers never forwarded to guests: hop-by-hop (Spin strips Connection too). */
@@ -71,7 +74,17 @@ function sendWellKnown(app: LoadedApp | undefined, path: string, reply: FastifyR
 
 /** Registers the catch-all route that serves Spin apps. */
 export function registerHttpTrigger(fastify: FastifyInstance, opts: HttpTriggerOptions): void {
-  const { tenants, executor, config } = opts;
+  const { tenants, executor, config, metrics } = opts;
+
+  /** Counts the request once its response is complete (or cut off), by route pattern, never raw path. */
+  const measure = (reply: FastifyReply, labels: { app: string; component: string; route: string }): void => {
+    const started = performance.now();
+    reply.raw.once('close', () => {
+      const l = { ...labels, status_class: statusClass(reply.raw.statusCode) };
+      metrics.requests.inc(l);
+      metrics.requestDuration.observe(l, (performance.now() - started) / 1000);
+    });
+  };
 
   // Bodies are streamed to guests untouched: no parsing, no buffering.
   fastify.removeAllContentTypeParsers();
@@ -95,9 +108,13 @@ export function registerHttpTrigger(fastify: FastifyInstance, opts: HttpTriggerO
     if (path.startsWith('/.well-known/spin/')) return sendWellKnown(app, path, reply);
     if (!app) return reply.code(404).send();
     const match = app.router.match(path);
-    if (!match) return reply.code(404).send();
+    if (!match) {
+      measure(reply, { app: app.name, component: '', route: '' });
+      return reply.code(404).send();
+    }
 
     const target = match.entry.target;
+    measure(reply, { app: app.name, component: target.kind === 'component' ? target.component : '', route: match.entry.raw });
     if (target.kind === 'static') {
       const sr = app.staticResponses.get(target.triggerIndex)!;
       return reply.code(sr.statusCode).headers(sr.headers).send(sr.body ?? '');
@@ -142,7 +159,16 @@ export function registerHttpTrigger(fastify: FastifyInstance, opts: HttpTriggerO
       deadlineMs: config.deadlineMs,
       onLog: (stream, text) => log.info({ stream }, text.replace(/\n$/, '')),
     });
+    const guestLabels = { app: app.name, component: component.id };
+    let noResponse = false;
     void run.done.then((r) => {
+      if (r.instantiateUs > 0 || r.outcome === 'ok') {
+        metrics.instancesStarted.inc(guestLabels);
+        metrics.instantiateDuration.observe(guestLabels, r.instantiateUs / 1e6);
+        metrics.guestDuration.observe(guestLabels, r.callUs / 1e6);
+      }
+      if (r.outcome !== 'ok' && r.outcome !== 'rejected') metrics.guestFailures.inc({ ...guestLabels, reason: r.outcome });
+      else if (r.outcome === 'ok' && noResponse) metrics.guestFailures.inc({ ...guestLabels, reason: 'no_response' });
       if (r.outcome !== 'ok') log.warn({ outcome: r.outcome, guestError: r.message }, 'guest failed');
       else log.debug({ instantiateUs: r.instantiateUs, callUs: r.callUs, queuedMs: Math.round(r.queuedMs) }, 'guest finished');
     });
@@ -158,6 +184,7 @@ export function registerHttpTrigger(fastify: FastifyInstance, opts: HttpTriggerO
     } catch (err) {
       const code = (err as { code?: string }).code ?? '';
       const status = STATUS_FOR_CODE[code] ?? 500;
+      noResponse = code === 'SPINET_ERR_WASM_GUEST_FAILED';
       if (status === 503) reply.header('retry-after', '1');
       // The rest of an oversized body is not wanted: close the connection once the 413 is out,
       // instead of leaving the client uploading into a socket nobody reads.

@@ -15,6 +15,8 @@ export interface ComponentCacheOptions {
   readonly diskCacheDir?: string | undefined;
   /** Cap on each instance's linear memory, in bytes (compiled into the module's memory import). */
   readonly maxInstanceMemory?: number | undefined;
+  /** Called after a component was prepared (transpiled or read from disk, and compiled). */
+  readonly onPrepared?: (c: PreparedComponent) => void;
   /** Called when an entry leaves the cache, so workers can forget it too. */
   readonly onEvict?: (digest: string) => void;
 }
@@ -44,7 +46,9 @@ export class ComponentCache {
       maxEntrySize: opts.maxBytes,
       fetchMethod: async (digest, _stale, { context }) => {
         this.stats.misses++;
-        return prepareComponent(context.bytes, digest, { cacheDir: opts.diskCacheDir, label: context.label, maxInstanceMemory: opts.maxInstanceMemory });
+        const c = await prepareComponent(context.bytes, digest, { cacheDir: opts.diskCacheDir, label: context.label, maxInstanceMemory: opts.maxInstanceMemory });
+        opts.onPrepared?.(c);
+        return c;
       },
       dispose: (_value, digest, reason) => {
         if (reason === 'evict' || reason === 'delete') {
