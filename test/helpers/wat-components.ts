@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { repoRoot } from './gateway.js';
 
 const outDir = path.join(repoRoot, '.spinet', 'test-wat');
-const witDir = path.join(outDir, 'wit');
+const witDir = path.join(outDir, 'wit-2');
 
 /** Handler bodies by name: WAT instructions for `handle(request, response-out)`. */
 export const WAT_HANDLERS = {
@@ -27,6 +27,8 @@ export const WAT_HANDLERS = {
    */
   /** Grows its memory by 3000 pages (~188 MiB) and traps if the host refuses; else returns without responding. */
   'grow-memory': '(if (i32.eq (memory.grow (i32.const 3000)) (i32.const -1)) (then unreachable))',
+  /** Calls wasi:cli/exit with an error status from inside the handler. */
+  exit: '(call $exit (i32.const 1))',
   'dirty-memory': '(if (i32.ne (i32.load (i32.const 60000)) (i32.const 0)) (then unreachable)) (i32.store (i32.const 60000) (i32.const 42))',
 } as const;
 
@@ -58,7 +60,7 @@ async function generateWit(): Promise<void> {
   await rm(tmp, { recursive: true, force: true });
   await mkdir(path.join(tmp, 'deps'), { recursive: true });
   for (const pkg of await readdir(builtin)) await cp(path.join(builtin, pkg), path.join(tmp, 'deps', pkg), { recursive: true });
-  await writeFile(path.join(tmp, 'world.wit'), 'package spinet:test;\nworld handler {\n  export wasi:http/incoming-handler@0.2.12;\n}\n');
+  await writeFile(path.join(tmp, 'world.wit'), 'package spinet:test;\nworld handler {\n  export wasi:http/incoming-handler@0.2.12;\n}\nworld handler-exit {\n  import wasi:cli/exit@0.2.12;\n  export wasi:http/incoming-handler@0.2.12;\n}\n');
   try {
     await rename(tmp, witDir);
   } catch {
@@ -89,12 +91,14 @@ export async function watComponent(name: keyof typeof WAT_HANDLERS): Promise<str
     componentEmbed(opts: { binary: Uint8Array; witPath: string; world: string }): Promise<Uint8Array>;
     componentNew(binary: Uint8Array, adapters: unknown[]): Promise<Uint8Array>;
   };
+  const usesExit = name === 'exit';
   const wat = `(module
+    ${usesExit ? '(import "wasi:cli/exit@0.2.12" "exit" (func $exit (param i32)))' : ''}
     (memory (export "memory") 1)
     (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 1024)
     (func (export "wasi:http/incoming-handler@0.2.12#handle") (param i32 i32) ${WAT_HANDLERS[name]}))`;
   const core = await jco.parse(wat);
-  const embedded = await jco.componentEmbed({ binary: core, witPath: witDir, world: 'handler' });
+  const embedded = await jco.componentEmbed({ binary: core, witPath: witDir, world: usesExit ? 'handler-exit' : 'handler' });
   const component = await jco.componentNew(embedded, []);
   await mkdir(outDir, { recursive: true });
   await writeFile(`${file}.${process.pid}`, component);

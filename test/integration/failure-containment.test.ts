@@ -12,7 +12,7 @@ import { watComponent } from '../helpers/wat-components.js';
 const HELLO = 'Hello, this is your first wasi:http/proxy world!\n';
 
 async function mixedApp(t: Test): Promise<string> {
-  const [loop, trap, noResponse] = await Promise.all([watComponent('loop'), watComponent('trap'), watComponent('no-response')]);
+  const [loop, trap, noResponse, exit] = await Promise.all([watComponent('loop'), watComponent('trap'), watComponent('no-response'), watComponent('exit')]);
   const dir = t.testdir({
     'spin.toml': `spin_manifest_version = 2
 [application]
@@ -27,8 +27,13 @@ component = "trapper"
 route = "/silent"
 component = "silent"
 [[trigger.http]]
+route = "/exit"
+component = "quitter"
+[[trigger.http]]
 route = "/..."
 component = "hello"
+[component.quitter]
+source = ${JSON.stringify(exit)}
 [component.looper]
 source = ${JSON.stringify(loop)}
 [component.trapper]
@@ -64,6 +69,18 @@ t.test('guest failures map to Spin statuses and the gateway keeps serving', asyn
     const r = await gw.fastify.inject({ method: 'GET', url: '/silent' });
     t.equal(r.statusCode, 500);
     t.equal(r.body, '');
+  });
+
+  t.test('a guest calling wasi:cli/exit ends only its own instance: 500, and the gateway serves on', async (t) => {
+    const r = await gw.fastify.inject({ method: 'GET', url: '/exit' });
+    t.equal(r.statusCode, 500);
+    t.equal(r.body, '');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const line = logs.find((l) => l.msg === 'guest failed' && l.component === 'quitter');
+    t.equal(line?.outcome, 'exit');
+    t.match(String(line?.guestError), /wasi:cli\/exit with status 1/);
+    const after = await gw.fastify.inject({ method: 'GET', url: '/still-here' });
+    t.equal(after.statusCode, 200, 'the process did not exit');
   });
 
   t.test('an endless loop is stopped at the deadline with 504 while healthy requests flow', async (t) => {
