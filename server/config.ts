@@ -20,6 +20,8 @@ export interface GatewayConfig {
   readonly deadlineMs: number;
   /** Request body limit in bytes (413 past it). */
   readonly maxBodyBytes: number;
+  /** Response body limit in bytes (past it the response is cut off; 500 if nothing was sent yet). */
+  readonly maxResponseBytes: number;
   /** Cap on each guest instance's linear memory, in bytes (a guest growing past it fails → 500). */
   readonly maxInstanceMemory: number;
   /** Precompile cache bound in bytes. */
@@ -43,6 +45,7 @@ export const ENV_NAMES: Readonly<Record<keyof GatewayConfig, string>> = {
   deadlineMs: 'SPINET_DEADLINE_MS',
   maxBodyBytes: 'SPINET_MAX_BODY_BYTES',
   maxInstanceMemory: 'SPINET_MAX_INSTANCE_MEMORY',
+  maxResponseBytes: 'SPINET_MAX_RESPONSE_BYTES',
   cacheMaxBytes: 'SPINET_CACHE_MAX_BYTES',
   cacheDir: 'SPINET_CACHE_DIR',
   logLevel: 'SPINET_LOG_LEVEL',
@@ -102,6 +105,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     maxQueue: intFrom(env.SPINET_MAX_QUEUE, 1024, 'SPINET_MAX_QUEUE', 0, 1_000_000),
     deadlineMs: intFrom(flags.deadlineMs ?? env.SPINET_DEADLINE_MS, 30_000, flags.deadlineMs ? '--deadline-ms' : 'SPINET_DEADLINE_MS', 1, 3_600_000),
     maxBodyBytes: intFrom(env.SPINET_MAX_BODY_BYTES, 32 * 1024 * 1024, 'SPINET_MAX_BODY_BYTES', 0, 2 ** 40),
+    maxResponseBytes: intFrom(env.SPINET_MAX_RESPONSE_BYTES, 256 * 1024 * 1024, 'SPINET_MAX_RESPONSE_BYTES', 0, 2 ** 40),
     maxInstanceMemory: intFrom(
       env.SPINET_MAX_INSTANCE_MEMORY ?? env.SPIN_MAX_INSTANCE_MEMORY,
       128 * 1024 * 1024,

@@ -46,5 +46,7 @@ export const ExecutorClosedError = createError('SPINET_ERR_WASM_EXECUTOR_CLOSED'
 export const GuestBuildError = createError('SPINET_ERR_BUILD_FAILED', '%s', 500);
 /** The request body is larger than the configured limit. */
 export const RequestBodyTooLargeError = createError('SPINET_ERR_HTTP_BODY_TOO_LARGE', '%s', 413);
+/** A guest's response body grew past the configured limit and was cut off. */
+export const ResponseTooLargeError = createError('SPINET_ERR_HTTP_RESPONSE_TOO_LARGE', '%s', 500);
 /** Every executor worker is busy and the wait queue is full. */
 export const ExecutorOverloadedError = createError('SPINET_ERR_WASM_OVERLOADED', '%s', 503);

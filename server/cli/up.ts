@@ -12,7 +12,7 @@ export const UP_USAGE = `Usage: spinet up [APP_DIR | -f spin.toml] [--listen HOS
 
 Serves a Spin app. APP_DIR (or -f) is a spin.toml or the directory holding one (default: .).
 Environment: SPINET_LISTEN (or SPIN_HTTP_LISTEN_ADDR), SPINET_WORKERS, SPINET_DEADLINE_MS,
-SPINET_MAX_BODY_BYTES, SPINET_MAX_INSTANCE_MEMORY, SPINET_MAX_QUEUE, SPINET_CACHE_MAX_BYTES, SPINET_CACHE_DIR, SPINET_LOG_LEVEL,
+SPINET_MAX_BODY_BYTES, SPINET_MAX_RESPONSE_BYTES, SPINET_MAX_INSTANCE_MEMORY, SPINET_MAX_QUEUE, SPINET_CACHE_MAX_BYTES, SPINET_CACHE_DIR, SPINET_LOG_LEVEL,
 SPINET_ACCESS_LOG, SPINET_SHUTDOWN_GRACE_MS.`;
 
 /** Runs `spinet up`; resolves once the gateway is listening, with a function that stops it. */

@@ -156,6 +156,7 @@ export function registerHttpTrigger(fastify: FastifyInstance, opts: HttpTriggerO
       },
       body: hasBody(request) ? (request.raw as Readable) : null,
       maxBodyBytes: config.maxBodyBytes,
+      maxResponseBytes: config.maxResponseBytes,
       deadlineMs: config.deadlineMs,
       onLog: (stream, text) => log.info({ stream }, text.replace(/\n$/, '')),
     });

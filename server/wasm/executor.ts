@@ -15,6 +15,7 @@ import {
   GuestDeadlineError,
   GuestFailedError,
   RequestBodyTooLargeError,
+  ResponseTooLargeError,
   WorkerCrashedError,
 } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
@@ -46,6 +47,8 @@ export interface GuestRequest {
   /** The request body stream (paused), or null when there is none. */
   readonly body: Readable | null;
   readonly maxBodyBytes: number;
+  /** Response body limit: past it the response is cut off (500 if nothing was sent yet). */
+  readonly maxResponseBytes?: number;
   /** Wall-clock limit for the guest, from the moment it starts running. */
   readonly deadlineMs: number;
   /** Guest stdout/stderr, already bounded. */
@@ -129,6 +132,7 @@ class Job {
   #unacked = 0;
   #ended = false;
   cancelled = false;
+  #responseBytes = 0;
   /** The run message was sent to a worker. */
   posted = false;
   pump: BodyPump | undefined;
@@ -171,6 +175,16 @@ class Job {
     if (msg.head) this.#head = msg.head;
     if (!this.#head) return;
     if (msg.chunks) {
+      const limit = this.req.maxResponseBytes;
+      if (limit !== undefined) {
+        for (const c of msg.chunks) this.#responseBytes += c.length;
+        if (this.#responseBytes > limit) {
+          // The guest's further writes fail as a closed stream; the client gets no more than the limit.
+          this.cancel();
+          this.fail(new ResponseTooLargeError(`guest response body exceeds the limit of ${limit} bytes`));
+          return;
+        }
+      }
       if (this.#stream) {
         for (const c of msg.chunks) this.#push(c);
       } else {

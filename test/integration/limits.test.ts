@@ -57,3 +57,28 @@ t.test('when every worker is busy and the queue is full, new requests get 503 wi
   t.equal((await busy).statusCode, 504);
   t.equal((await queued).statusCode, 200, 'the queued request ran once the worker was freed');
 });
+
+t.test('a response body past the limit is cut off, and the gateway keeps serving', async (t) => {
+  const gw = await testGateway(appDir('components', 'echo'), { SPINET_MAX_RESPONSE_BYTES: String(1024 * 1024) });
+  t.teardown(() => gw.close());
+  const address = await gw.fastify.listen({ host: '127.0.0.1', port: 0 });
+  const small = await fetch(`${address}/body/small`, { method: 'POST', body: Buffer.alloc(100_000, 'a') });
+  t.equal(small.status, 200);
+  t.equal((await small.arrayBuffer()).byteLength, 100_000, 'a response under the limit is whole');
+
+  const big = Buffer.alloc(3 * 1024 * 1024, 'b');
+  let received = 0;
+  let status = 0;
+  let failed = false;
+  try {
+    const res = await fetch(`${address}/body/big`, { method: 'POST', body: big });
+    status = res.status;
+    received = (await res.arrayBuffer()).byteLength;
+  } catch {
+    failed = true;
+  }
+  t.ok(status === 500 || failed, `the oversized response failed (status ${status}, body error ${failed})`);
+  t.ok(received <= 1024 * 1024, `no more than the limit reached the client (${received} bytes)`);
+  const after = await gw.fastify.inject({ method: 'GET', url: '/echo/after' });
+  t.equal(after.statusCode, 200);
+});
