@@ -3,7 +3,7 @@
  * parsed TOML into a ManifestDraft, checking every shape, id and cross-reference, but touching no file.
  * This file owns the top level, `[application]` and `[variables]`; components and triggers have their own.
  */
-import type { HttpTrigger, RedisTrigger, VariableDecl } from './types.js';
+import type { ResolvedApp, VariableDecl } from './types.js';
 import type { ManifestDiagnostics } from './manifest-diagnostics.js';
 import { TableReader, describeTomlValue, isTable, type Table } from './table-reader.js';
 import { kebabIdProblem, variableNameProblem } from './spin-ids.js';
@@ -13,16 +13,11 @@ import { readTriggers } from './trigger-schema.js';
 
 export type { DraftComponent, DraftFileMount, DraftSource } from './component-schema.js';
 
-/** A manifest that passed schema validation; only the filesystem checks remain. */
-export interface ManifestDraft {
-  readonly name: string;
-  readonly version?: string;
-  readonly description?: string;
-  readonly authors: readonly string[];
-  readonly variables: Readonly<Record<string, VariableDecl>>;
-  readonly httpTriggers: readonly HttpTrigger[];
-  readonly redisTriggers: readonly RedisTrigger[];
-  readonly redisAddress?: string;
+/**
+ * A manifest that passed schema validation; only the filesystem checks remain. It is the resolved
+ * app's shape before paths, sources and warnings are resolved, so the two cannot drift apart.
+ */
+export interface ManifestDraft extends Omit<ResolvedApp, 'manifestPath' | 'root' | 'components' | 'warnings'> {
   /** In document order: `[component.*]` tables first, then inline trigger components. */
   readonly components: ReadonlyMap<string, DraftComponent>;
 }
