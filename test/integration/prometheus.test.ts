@@ -69,6 +69,15 @@ t.test('a real Prometheus scrapes the gateway and answers a query on a spinet me
   await writeFile(config, `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: spinet\n    static_configs:\n      - targets: ["${target.host}"]\n`);
   const promPort = await freePort();
   const prom = spawn('prometheus', [`--config.file=${config}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`], { stdio: 'ignore' });
+  // A missing binary emits 'error' and never 'exit': fail at once with the fix instead of hanging.
+  const started = await new Promise<Error | undefined>((r) => {
+    prom.once('spawn', () => r(undefined));
+    prom.once('error', (err) => r(err));
+  });
+  if (started) {
+    t.fail(`cannot start prometheus (${started.message}); .ci/run installs Debian's prometheus package`);
+    return;
+  }
   const exited = new Promise<void>((r) => prom.once('exit', () => r()));
   t.teardown(async () => {
     prom.kill('SIGTERM');
