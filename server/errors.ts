@@ -1,5 +1,6 @@
 /**
- * Every SPINET_ERR_* code spinet throws, defined once with @fastify/error.
+ * Every SPINET_ERR_* code spinet throws, defined once (with @fastify/error, or as a plain class where
+ * a module needs `instanceof` and its own name).
  * Each code is documented in docs/errors.md (a test checks that).
  * Sections are owned by areas; add new codes to the section of the area that throws them.
  */
@@ -50,3 +51,17 @@ export const RequestBodyTooLargeError = createError('SPINET_ERR_HTTP_BODY_TOO_LA
 export const ResponseTooLargeError = createError('SPINET_ERR_HTTP_RESPONSE_TOO_LARGE', '%s', 500);
 /** Every executor worker is busy and the wait queue is full. */
 export const ExecutorOverloadedError = createError('SPINET_ERR_WASM_OVERLOADED', '%s', 503);
+
+// ── capabilities (key-value, variables, outbound HTTP and Redis) ─────────────────
+/** The runtime config file (--runtime-config-file) is missing, not TOML, or breaks a rule. */
+export class RuntimeConfigError extends Error {
+  readonly code = 'SPINET_ERR_RUNTIME_CONFIG';
+  override readonly name = 'RuntimeConfigError';
+}
+/** Application variables cannot be resolved (a required one has no value, a bad --variable, a bad template). */
+export class VariablesError extends Error {
+  readonly code = 'SPINET_ERR_VARIABLES';
+  override readonly name = 'VariablesError';
+}
+/** A component's capabilities cannot be set up (undefined store label, bad allowed host, bad template). */
+export const CapabilityConfigError = createError('SPINET_ERR_CAPABILITY_CONFIG', '%s', 500);
