@@ -16,6 +16,11 @@ import { buildMetrics } from './observability/metrics.js';
 import type { GatewayMetrics } from './observability/metrics.js';
 import { loggerOptions } from './observability/logger.js';
 import type { Logger } from './observability/logger.js';
+import { EmbeddedKv } from './capabilities/key-value.js';
+import { RedisClients } from './capabilities/redis-clients.js';
+import { OutboundHttp } from './capabilities/outbound-http.js';
+import { EMPTY_RUNTIME_CONFIG, loadRuntimeConfig } from './capabilities/runtime-config.js';
+import type { CapabilityServices } from './capabilities/app-capabilities.js';
 
 /** A built gateway and the parts tests and the CLI reach into. */
 export interface Gateway {
@@ -32,6 +37,10 @@ export interface Gateway {
 export interface BuildOptions {
   /** A pino-compatible logger instance or options; defaults to the config's level on stdout. */
   readonly logger?: Record<string, unknown> | boolean;
+  /** Environment for variable providers (`SPIN_VARIABLE_*`); process.env by default. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Directory whose `.env` the default variable provider reads; the process's cwd by default. */
+  readonly cwd?: string;
 }
 
 /** Assembles the gateway for `config` and loads its app. Never listens. */
@@ -60,11 +69,42 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
   });
   metrics = buildMetrics({ cache, executor });
   const tenants = new TenantRegistry();
+  const embeddedKv = new EmbeddedKv();
+  const redis = new RedisClients(log.child({ module: 'redis' }));
+  let http: OutboundHttp | undefined;
+  const closeServices = async (): Promise<void> => {
+    await Promise.allSettled([embeddedKv.close(), redis.close(), http?.close()]);
+  };
   try {
-    const app = await loadApp(config.manifest, cache, log);
+    const runtimeConfig = config.runtimeConfigFile === undefined ? EMPTY_RUNTIME_CONFIG : await loadRuntimeConfig(config.runtimeConfigFile);
+    if (runtimeConfig.maxInstanceMemory !== undefined) {
+      log.warn({ file: runtimeConfig.path }, 'max_instance_memory in the runtime config is not applied; set SPINET_MAX_INSTANCE_MEMORY (or SPIN_MAX_INSTANCE_MEMORY) instead');
+    }
+    http = new OutboundHttp(runtimeConfig.outboundHttp.maxConnections !== undefined ? { maxConnections: runtimeConfig.outboundHttp.maxConnections } : {});
+    const services: CapabilityServices = {
+      embeddedKv,
+      redis,
+      http,
+      kvLimits: { maxKeyBytes: 1024, maxValueBytes: config.kvMaxValueBytes },
+      selfOrigin: () => {
+        const a = fastify.server.address();
+        if (!a || typeof a === 'string') return undefined;
+        const host = a.address === '0.0.0.0' ? '127.0.0.1' : a.address === '::' ? '[::1]' : a.family === 'IPv6' ? `[${a.address}]` : a.address;
+        return `http://${host}:${a.port}`;
+      },
+    };
+    const app = await loadApp(config.manifest, {
+      cache,
+      logger: log,
+      runtimeConfig,
+      services,
+      variables: { cliValues: config.variables, env: opts.env ?? process.env, cwd: opts.cwd ?? process.cwd() },
+      stateDir: config.stateDir,
+    });
     tenants.replaceAll([app]);
   } catch (err) {
     await executor.close(0);
+    await closeServices();
     throw err;
   }
   registerMetricsRoute(fastify, metrics);
@@ -82,6 +122,7 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
         // Fastify's close waits for in-flight requests (which wait for their guests) before resolving.
         await fastify.close();
         await executor.close(config.shutdownGraceMs);
+        await closeServices();
       })();
       return closing;
     },

@@ -33,6 +33,14 @@ export interface GatewayConfig {
   readonly accessLog: boolean;
   /** How long shutdown waits for in-flight requests, in milliseconds. */
   readonly shutdownGraceMs: number;
+  /** Spin runtime config file (key-value stores, variable providers), absolute; undefined = none. */
+  readonly runtimeConfigFile: string | undefined;
+  /** Where apps keep state (the embedded key-value store); undefined = `.spin` next to each spin.toml. */
+  readonly stateDir: string | undefined;
+  /** `--variable` arguments as typed (`name=value`, `name=@file`, `@file.json`, `@file.toml`). */
+  readonly variables: readonly string[];
+  /** Largest key-value value a guest may store, in bytes. */
+  readonly kvMaxValueBytes: number;
 }
 
 /** The names of environment variables, per config key, for docs and messages. */
@@ -51,6 +59,10 @@ export const ENV_NAMES: Readonly<Record<keyof GatewayConfig, string>> = {
   logLevel: 'SPINET_LOG_LEVEL',
   accessLog: 'SPINET_ACCESS_LOG',
   shutdownGraceMs: 'SPINET_SHUTDOWN_GRACE_MS',
+  runtimeConfigFile: 'SPINET_RUNTIME_CONFIG_FILE',
+  stateDir: 'SPINET_STATE_DIR',
+  variables: '(--variable only)',
+  kvMaxValueBytes: 'SPINET_KV_MAX_VALUE_BYTES',
 };
 
 /** Flags the CLI parsed (all optional, strings as typed). */
@@ -60,6 +72,9 @@ export interface ConfigFlags {
   readonly workers?: string | undefined;
   readonly deadlineMs?: string | undefined;
   readonly logLevel?: string | undefined;
+  readonly runtimeConfigFile?: string | undefined;
+  readonly stateDir?: string | undefined;
+  readonly variables?: readonly string[] | undefined;
 }
 
 /** Parses `host:port` (IPv6 in brackets) with a clear error. */
@@ -79,6 +94,10 @@ function intFrom(value: string | undefined, fallback: number, source: string, mi
     throw new ConfigInvalidError(`${source}: "${value}" must be an integer between ${min} and ${max}`);
   }
   return n;
+}
+
+function optionalPath(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : path.resolve(value);
 }
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -118,6 +137,10 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     logLevel,
     accessLog: accessLogRaw === 'true' || accessLogRaw === '1',
     shutdownGraceMs: intFrom(env.SPINET_SHUTDOWN_GRACE_MS, 10_000, 'SPINET_SHUTDOWN_GRACE_MS', 0, 600_000),
+    runtimeConfigFile: optionalPath(flags.runtimeConfigFile ?? env.SPINET_RUNTIME_CONFIG_FILE ?? env.RUNTIME_CONFIG_FILE),
+    stateDir: optionalPath(flags.stateDir ?? env.SPINET_STATE_DIR),
+    variables: Object.freeze([...(flags.variables ?? [])]),
+    kvMaxValueBytes: intFrom(env.SPINET_KV_MAX_VALUE_BYTES, 16 * 1024 * 1024, 'SPINET_KV_MAX_VALUE_BYTES', 1, 1024 * 1024 * 1024),
   };
   return Object.freeze(config);
 }

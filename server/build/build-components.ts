@@ -25,6 +25,8 @@ interface GuestJob {
   readonly component: string;
   readonly entry: string;
   readonly outFile: string;
+  /** The WIT world: guests that use the SDK (components/sdk/spin.ts) get Spin's host interfaces. */
+  readonly world: string;
 }
 
 async function exists(file: string): Promise<boolean> {
@@ -54,7 +56,11 @@ async function appGuests(app: string): Promise<GuestJob[]> {
     let entry: string | undefined;
     for (const c of candidates) if (await exists(c)) { entry = c; break; }
     if (entry === undefined) continue; // a prebuilt component, not ours to build
-    jobs.push({ name: id, app, component: id, entry, outFile: path.resolve(appDir, source) });
+    const outFile = path.resolve(appDir, source);
+    // Several components may run one binary with different permissions: build it once.
+    if (jobs.some((j) => j.outFile === outFile)) continue;
+    const usesSdk = /from\s+['"][^'"]*sdk\/spin(\.js)?['"]|from\s+['"]fermyon:spin\//.test(await readFile(entry, 'utf8'));
+    jobs.push({ name: id, app, component: id, entry, outFile, world: usesSdk ? 'spin-http-guest' : 'http-guest' });
   }
   return jobs.map((j) => ({ ...j, name: jobs.length === 1 && j.component === app ? app : `${app}/${j.component}` }));
 }
@@ -81,7 +87,7 @@ async function main(): Promise<void> {
     // After a failure, finish what is running but start nothing new.
     for (let job = queue.shift(); job !== undefined && failures.length === 0; job = queue.shift()) {
       try {
-        const r = await buildGuest({ entry: job.entry, outFile: job.outFile, name: job.name });
+        const r = await buildGuest({ entry: job.entry, outFile: job.outFile, name: job.name, world: job.world });
         process.stdout.write(r.cached ? `${job.name} up to date\n` : `built ${job.name} in ${(r.ms / 1000).toFixed(1)}s (${(r.bytes / 1e6).toFixed(1)} MB)\n`);
       } catch (error) {
         const e = error as { code?: unknown; message?: unknown };

@@ -9,11 +9,15 @@ import { CliUsageError } from '../errors.js';
 
 /** Usage text for `spinet up`. */
 export const UP_USAGE = `Usage: spinet up [APP_DIR | -f spin.toml] [--listen HOST:PORT] [--workers N] [--deadline-ms MS] [--log-level LEVEL]
+                 [--runtime-config-file FILE] [--state-dir DIR] [--variable NAME=VALUE | NAME=@FILE | @FILE.json | @FILE.toml]...
 
 Serves a Spin app. APP_DIR (or -f) is a spin.toml or the directory holding one (default: .).
+--runtime-config-file  Spin runtime config: [key_value_store.<label>] (type "spin" or "redis"), [[variables_provider]].
+--state-dir            where the embedded key-value store lives (default: .spin next to spin.toml).
+--variable             an application variable value (repeatable); also SPIN_VARIABLE_<NAME> and ./.env.
 Environment: SPINET_LISTEN (or SPIN_HTTP_LISTEN_ADDR), SPINET_WORKERS, SPINET_DEADLINE_MS,
 SPINET_MAX_BODY_BYTES, SPINET_MAX_RESPONSE_BYTES, SPINET_MAX_INSTANCE_MEMORY, SPINET_MAX_QUEUE, SPINET_CACHE_MAX_BYTES, SPINET_CACHE_DIR, SPINET_LOG_LEVEL,
-SPINET_ACCESS_LOG, SPINET_SHUTDOWN_GRACE_MS.`;
+SPINET_ACCESS_LOG, SPINET_SHUTDOWN_GRACE_MS, SPINET_RUNTIME_CONFIG_FILE (or RUNTIME_CONFIG_FILE), SPINET_STATE_DIR, SPINET_KV_MAX_VALUE_BYTES.`;
 
 /** Runs `spinet up`; resolves once the gateway is listening, with a function that stops it. */
 export async function up(argv: string[]): Promise<{ stop: () => Promise<void>; address: string }> {
@@ -28,6 +32,9 @@ export async function up(argv: string[]): Promise<{ stop: () => Promise<void>; a
         workers: { type: 'string' },
         'deadline-ms': { type: 'string' },
         'log-level': { type: 'string' },
+        'runtime-config-file': { type: 'string' },
+        'state-dir': { type: 'string' },
+        variable: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -48,6 +55,9 @@ export async function up(argv: string[]): Promise<{ stop: () => Promise<void>; a
     workers: values.workers,
     deadlineMs: values['deadline-ms'],
     logLevel: values['log-level'],
+    runtimeConfigFile: values['runtime-config-file'],
+    stateDir: values['state-dir'],
+    variables: values.variable,
   });
   const gateway = await buildGateway(config);
   const address = await gateway.fastify.listen({ host: config.host, port: config.port });

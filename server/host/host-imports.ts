@@ -8,10 +8,14 @@
  */
 import * as io from './wasi-io.js';
 import * as http from './wasi-http.js';
+import * as outgoing from './wasi-http-outgoing.js';
 import * as cli from './wasi-cli.js';
 import * as clocks from './wasi-clocks.js';
 import * as rnd from './wasi-random.js';
 import * as fsys from './wasi-filesystem.js';
+import * as spin from './spin-interfaces.js';
+import { setHostChannel } from './host-channel.js';
+import type { HostChannel } from './host-channel.js';
 import type { Waiter } from './wasi-io.js';
 import type { CliContext } from './wasi-cli.js';
 
@@ -31,11 +35,11 @@ export function buildHostImports(): Record<string, Record<string, unknown>> {
       ResponseOutparam: http.ResponseOutparam,
       RequestOptions: http.RequestOptions,
       OutgoingRequest: http.OutgoingRequest,
-      IncomingResponse: http.IncomingResponse,
-      FutureIncomingResponse: http.FutureIncomingResponse,
+      IncomingResponse: outgoing.IncomingResponse,
+      FutureIncomingResponse: outgoing.FutureIncomingResponse,
       httpErrorCode: http.httpErrorCode,
     },
-    'wasi:http/outgoing-handler': { handle: http.handle },
+    'wasi:http/outgoing-handler': { handle: outgoing.handle },
     'wasi:cli/environment': cli.environment,
     'wasi:cli/exit': cli.exit,
     'wasi:cli/stdin': cli.stdin,
@@ -53,6 +57,9 @@ export function buildHostImports(): Record<string, Record<string, unknown>> {
     'wasi:random/insecure-seed': rnd.insecureSeed,
     'wasi:filesystem/types': fsys.types,
     'wasi:filesystem/preopens': fsys.preopens,
+    'fermyon:spin/key-value': { Store: spin.Store },
+    'fermyon:spin/variables': { get: spin.getVariable },
+    'fermyon:spin/redis': { Connection: spin.Connection },
   };
 }
 
@@ -62,6 +69,8 @@ export const SUPPORTED_IMPORTS: ReadonlySet<string> = new Set(Object.keys(buildH
 /** The per-instance state the host interfaces read while a guest runs. */
 export interface InstanceState {
   readonly waiter: Waiter;
+  /** Host calls to the gateway thread; absent where no gateway serves them (benchmarks). */
+  readonly channel?: HostChannel;
   readonly cli: CliContext;
   readonly filesystem: fsys.MountedFilesystem | undefined;
 }
@@ -69,6 +78,8 @@ export interface InstanceState {
 /** Installs (or, with undefined, clears) the running instance's state in every host interface. */
 export function activateInstance(state: InstanceState | undefined): void {
   io.setWaiter(state?.waiter);
+  setHostChannel(state?.channel);
+  spin.resetInstance();
   clocks.setClockWaiter(state?.waiter);
   cli.setCliContext(state?.cli);
   fsys.setActiveFilesystem(state?.filesystem);

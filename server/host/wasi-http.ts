@@ -441,7 +441,7 @@ export function describeErrorCode(code: ErrorCode): string {
   return code.val === undefined ? code.tag : `${code.tag}: ${typeof code.val === 'object' ? JSON.stringify(code.val, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) : String(code.val)}`;
 }
 
-/** `wasi:http/types.request-options`: timeouts for outgoing requests (kept for the outbound issue). */
+/** `wasi:http/types.request-options`: timeouts for outgoing requests (durations in nanoseconds). */
 export class RequestOptions {
   #connect: bigint | undefined;
   #firstByte: bigint | undefined;
@@ -535,53 +535,21 @@ export class OutgoingRequest {
     this.#body = new OutgoingBody();
     return this.#body;
   }
-}
-
-/** `wasi:http/types.incoming-response`: produced by outbound HTTP (a later issue); never by the core. */
-export class IncomingResponse {
-  /** WIT `status`. */
-  status(): number {
-    return 0;
+  /** Host-side: method as a token (`GET`, or the `other` value). */
+  methodToken(): string {
+    return this.#method.tag === 'other' ? (this.#method.val ?? 'GET') : this.#method.tag.toUpperCase();
   }
-  /** WIT `headers`. */
-  headers(): Fields {
-    return new Fields().freeze();
+  /** Host-side: the headers in flat form. */
+  flatHeaders(): string[] {
+    return this.#headers.toFlat();
   }
-  /** WIT `consume`. */
-  consume(): typeof UNIT_ERR {
-    return UNIT_ERR;
-  }
-}
-
-/** `wasi:http/types.future-incoming-response`. */
-export class FutureIncomingResponse {
-  readonly #result: unknown;
-  #taken = false;
-  constructor(result: unknown) {
-    this.#result = result;
-  }
-  /** WIT `subscribe`. */
-  subscribe(): Pollable {
-    return new Pollable(ALWAYS_READY);
-  }
-  /** WIT `get`. */
-  get(): unknown {
-    if (this.#taken) return UNIT_ERR;
-    this.#taken = true;
-    return { tag: 'ok', val: this.#result };
+  /** Host-side: the body resource, if the guest asked for one. */
+  get outgoingBody(): OutgoingBody | undefined {
+    return this.#body;
   }
 }
 
 /** WIT `wasi:http/types.http-error-code`: host I/O errors carry no HTTP error code here. */
 export function httpErrorCode(_err: IoError): ErrorCode | undefined {
   return undefined;
-}
-
-/**
- * WIT `wasi:http/outgoing-handler.handle`. Outbound HTTP is the capabilities issue's work; until a
- * component is granted hosts, every request is denied exactly as Spin denies a host that is not in
- * `allowed_outbound_hosts`.
- */
-export function handle(_request: OutgoingRequest, _options: RequestOptions | undefined): { tag: 'err'; val: ErrorCode } {
-  return { tag: 'err', val: { tag: 'HTTP-request-denied' } };
 }

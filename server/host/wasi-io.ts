@@ -25,6 +25,8 @@ export interface Readiness {
   block(deadlineNs?: bigint): void;
   /** Monotonic deadline at which this becomes ready by itself (timers), if any. */
   readonly deadlineNs?: bigint | undefined;
+  /** Start whatever request makes this ready (e.g. ask for the next body chunk) without waiting. */
+  prime?(): void;
 }
 
 /** `wasi:io/poll.pollable`. */
@@ -83,7 +85,9 @@ export function poll(list: readonly Pollable[]): Uint32Array {
     }
     const waiter = currentWaiter;
     if (!waiter) throw new Error('poll outside a running instance');
-    waiter.prime(list.map((p) => p.target));
+    const targets = list.map((p) => p.target);
+    for (const t of targets) t.prime?.();
+    waiter.prime(targets);
     waiter.waitAny(deadline);
   }
 }

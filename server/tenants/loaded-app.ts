@@ -13,6 +13,11 @@ import type { ComponentCache } from '../wasm/component-cache.js';
 import type { PreparedComponent } from '../wasm/component-loader.js';
 import type { GuestConfig } from '../wasm/worker-protocol.js';
 import { ComponentCompileError, ManifestSourceError } from '../errors.js';
+import { buildAppCapabilities } from '../capabilities/app-capabilities.js';
+import type { CapabilityServices, ComponentCapabilities } from '../capabilities/app-capabilities.js';
+import { resolveVariables } from '../capabilities/variables.js';
+import type { ResolvedVariables } from '../capabilities/variables.js';
+import type { RuntimeConfig } from '../capabilities/runtime-config.js';
 import type { Logger } from '../observability/logger.js';
 
 /** A component as the HTTP trigger needs it at request time. */
@@ -25,6 +30,19 @@ export interface HttpComponent {
   readonly config: GuestConfig;
   /** Where the bytes came from: re-read (and digest-checked) if the cache evicted the entry. */
   readonly sourcePath: string;
+  /** Key-value stores, variables and outbound hosts this component may use. */
+  readonly capabilities: ComponentCapabilities;
+}
+
+/** What loading an app needs besides its manifest. */
+export interface LoadOptions {
+  readonly cache: ComponentCache;
+  readonly logger: Logger;
+  readonly runtimeConfig: RuntimeConfig;
+  readonly services: CapabilityServices;
+  /** `--variable` values, the environment and the working directory (for `.env`). */
+  readonly variables: { readonly cliValues: readonly string[]; readonly env: Readonly<Record<string, string | undefined>>; readonly cwd: string };
+  readonly stateDir?: string | undefined;
 }
 
 /** A loaded, routable app. */
@@ -34,6 +52,8 @@ export interface LoadedApp {
   readonly router: RouteTable;
   readonly components: ReadonlyMap<string, HttpComponent>;
   readonly staticResponses: ReadonlyMap<number, StaticResponse>;
+  /** Resolved application variables (also redacts secrets from log text). */
+  readonly variables: ResolvedVariables;
   /** The compiled component for a request: a cache hit normally, a reload after eviction. */
   prepared(component: HttpComponent): Promise<PreparedComponent>;
 }
@@ -52,10 +72,25 @@ function sourcePathOf(app: ResolvedApp, c: ResolvedComponent): string {
 }
 
 /** Loads an app from a spin.toml (or its directory), compiling its components into `cache`. */
-export async function loadApp(manifestPath: string, cache: ComponentCache, logger: Logger): Promise<LoadedApp> {
+export async function loadApp(manifestPath: string, opts: LoadOptions): Promise<LoadedApp> {
+  const { cache, logger } = opts;
   const manifest = await loadManifest(manifestPath);
   for (const w of manifest.warnings) logger.warn({ app: manifest.name }, w);
   const gen = ++generation;
+  const variables = await resolveVariables(manifest, {
+    cliValues: opts.variables.cliValues,
+    providers: opts.runtimeConfig.variablesProviders,
+    env: opts.variables.env,
+    cwd: opts.variables.cwd,
+  });
+  const capabilities = buildAppCapabilities({
+    app: manifest,
+    runtimeConfig: opts.runtimeConfig,
+    variables,
+    services: opts.services,
+    logger,
+    ...(opts.stateDir !== undefined ? { stateDir: opts.stateDir } : {}),
+  });
 
   const routed = new Set<string>();
   for (const t of manifest.httpTriggers) if (t.component) routed.add(t.component);
@@ -87,6 +122,7 @@ export async function loadApp(manifestPath: string, cache: ComponentCache, logge
         files: c.files,
       },
       sourcePath,
+      capabilities: capabilities.get(id)!,
     });
     logger.info(
       { app: manifest.name, component: id, digest: digest.slice(0, 12), transpileMs: Math.round(prepared.transpileMs), compileMs: Math.round(prepared.compileMs) },
@@ -120,6 +156,7 @@ export async function loadApp(manifestPath: string, cache: ComponentCache, logge
     router,
     components,
     staticResponses,
+    variables,
     async prepared(component: HttpComponent): Promise<PreparedComponent> {
       const hit = cache.peek(component.digest);
       if (hit) return cache.get(component.digest, new Uint8Array(0), component.sourcePath);

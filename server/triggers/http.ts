@@ -158,7 +158,9 @@ export function registerHttpTrigger(fastify: FastifyInstance, opts: HttpTriggerO
       maxBodyBytes: config.maxBodyBytes,
       maxResponseBytes: config.maxResponseBytes,
       deadlineMs: config.deadlineMs,
-      onLog: (stream, text) => log.info({ stream }, text.replace(/\n$/, '')),
+      // Guests print what they like; secrets they were given must still not reach the log.
+      onLog: (stream, text) => log.info({ stream }, app.variables.redact(text.replace(/\n$/, ''))),
+      host: component.capabilities.session(),
     });
     const guestLabels = { app: app.name, component: component.id };
     let noResponse = false;

@@ -13,6 +13,7 @@ import type { ResponseTarget } from '../host/wasi-http.js';
 import type { ByteSink, ByteSource, Readiness, Waiter } from '../host/wasi-io.js';
 import { GuestExit } from '../host/wasi-cli.js';
 import { MountedFilesystem } from '../host/wasi-filesystem.js';
+import type { CallResult, HostChannel } from '../host/host-channel.js';
 import type { ControlMessage, EventMessage, GuestConfig, ReportMessage, RunMessage, RunOutcome } from './worker-protocol.js';
 
 type Instantiate = (
@@ -90,8 +91,12 @@ function instantiateCore(m: WebAssembly.Module, i?: WebAssembly.Imports): WebAss
 }
 
 /** One in-flight request: the event channel, the request body, the response, and stdio. */
-class Exchange implements Waiter, ResponseTarget {
+class Exchange implements Waiter, ResponseTarget, HostChannel {
   readonly id: number;
+  // Host calls.
+  #nextCid = 0;
+  readonly #replies = new Map<number, CallResult>();
+  readonly #forgotten = new Set<number>();
   readonly #bodyChunks: Uint8Array[] = [];
   #bodyEnded: boolean;
   #bodyFailure: string | undefined;
@@ -200,10 +205,43 @@ class Exchange implements Waiter, ResponseTarget {
     }
   }
 
+  // ── HostChannel ──
+  send(op: string, args: readonly unknown[]): number {
+    const cid = ++this.#nextCid;
+    const transfer: ArrayBuffer[] = [];
+    for (const a of args) {
+      // Byte arguments are fresh copies of guest memory (jco lifts lists by copying): move, don't copy.
+      if (a instanceof Uint8Array && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && a.buffer instanceof ArrayBuffer) transfer.push(a.buffer);
+    }
+    report({ t: 'call', id: this.id, cid, op, args }, transfer);
+    return cid;
+  }
+
+  arrived(cid: number): boolean {
+    return this.#replies.has(cid);
+  }
+
+  wait(cid: number, deadlineNs?: bigint): CallResult | undefined {
+    while (!this.#replies.has(cid)) {
+      if (!this.waitAny(deadlineNs) && deadlineNs !== undefined) return undefined;
+    }
+    const r = this.#replies.get(cid)!;
+    this.#replies.delete(cid);
+    return r;
+  }
+
+  forget(cid: number): void {
+    if (!this.#replies.delete(cid)) this.#forgotten.add(cid);
+  }
+
   /** Applies one event; false if it belonged to an earlier request. */
   #dispatch(ev: EventMessage): boolean {
     if (ev.id !== this.id) return false;
     switch (ev.t) {
+      case 'reply':
+        if (this.#forgotten.delete(ev.cid)) break;
+        this.#replies.set(ev.cid, ev.ok ? { ok: true, value: ev.value } : { ok: false, error: ev.error });
+        break;
       case 'body':
         this.#pullPending = false;
         if (ev.chunk.length > 0) this.#bodyChunks.push(ev.chunk);
@@ -349,6 +387,7 @@ function run(msg: RunMessage): void {
   const session = config.filesystem?.beginSession();
   activateInstance({
     waiter: ex,
+    channel: ex,
     cli: { environment: config.environment, stdout: ex.stdioSink('stdout'), stderr: ex.stdioSink('stderr') },
     filesystem: config.filesystem,
   });

@@ -20,7 +20,9 @@ import {
 } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { PreparedComponent } from './component-loader.js';
-import type { ControlMessage, EventMessage, GuestConfig, ReportMessage, RequestHead, RunOutcome } from './worker-protocol.js';
+import { HostCallError } from '../capabilities/host-session.js';
+import type { HostSession } from '../capabilities/host-session.js';
+import type { CallReport, ControlMessage, EventMessage, GuestConfig, ReportMessage, RequestHead, RunOutcome } from './worker-protocol.js';
 
 /** Executor settings. */
 export interface ExecutorOptions {
@@ -53,6 +55,8 @@ export interface GuestRequest {
   readonly deadlineMs: number;
   /** Guest stdout/stderr, already bounded. */
   readonly onLog?: (stream: 'stdout' | 'stderr', text: string) => void;
+  /** Serves the guest's host calls (key-value, variables, outbound HTTP and Redis). */
+  readonly host?: HostSession;
 }
 
 /** The guest's response head and body. The body is a Buffer when the whole response came at once. */
@@ -233,6 +237,32 @@ class Job {
     else this.#unacked += c.length;
   }
 
+  /** Serves one host call and sends the reply; a reply to a run that has ended is simply dropped. */
+  onCall(msg: CallReport): void {
+    const reply = (ok: boolean, payload: unknown): void => {
+      if (this.#finished) return;
+      this.send(ok ? { t: 'reply', id: this.id, cid: msg.cid, ok: true, value: payload } : { t: 'reply', id: this.id, cid: msg.cid, ok: false, error: payload });
+    };
+    const fail = (err: unknown): void => {
+      if (err instanceof HostCallError) reply(false, err.variant);
+      else reply(false, { tag: 'other', val: err instanceof Error ? err.message : String(err) });
+    };
+    const host = this.req.host;
+    if (!host) {
+      reply(false, { tag: 'other', val: `no host capabilities are available to this guest (${msg.op})` });
+      return;
+    }
+    let value: unknown;
+    try {
+      value = host.call(msg.op, msg.args);
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    if (value instanceof Promise) value.then((v) => reply(true, v), fail);
+    else reply(true, value);
+  }
+
   cancel(): void {
     if (this.cancelled) return;
     this.cancelled = true;
@@ -244,6 +274,7 @@ class Job {
     this.#finished = true;
     if (this.timer) clearTimeout(this.timer);
     this.pump?.close();
+    this.req.host?.close();
     const full: RunReport = { ...report, queuedMs: this.startedAt ? this.startedAt - this.enqueuedAt : performance.now() - this.enqueuedAt };
     if (!this.#settled) {
       this.fail(failureFor(report.outcome, report.message));
@@ -430,6 +461,9 @@ class WorkerSlot {
         break;
       case 'pull':
         job.pump?.pull();
+        break;
+      case 'call':
+        job.onCall(msg);
         break;
       case 'log':
         job.req.onLog?.(msg.stream, msg.text);

@@ -87,7 +87,27 @@ export type EventMessage =
   /** The gateway has written `bytes` more response bytes to the client: that much write credit is back. */
   | { readonly t: 'ack'; readonly id: number; readonly bytes: number }
   /** The client went away: further response writes fail as a closed stream. */
-  | { readonly t: 'cancel'; readonly id: number };
+  | { readonly t: 'cancel'; readonly id: number }
+  /** The answer to a host call (see `CallReport`). */
+  | HostReply;
+
+/**
+ * A host capability the guest asked for that only the gateway thread can serve (key-value, variables,
+ * outbound HTTP and Redis: anything that does I/O or holds secrets). `op` names the operation, e.g.
+ * `kv.get`; `cid` numbers calls within one run.
+ */
+export interface CallReport {
+  readonly t: 'call';
+  readonly id: number;
+  readonly cid: number;
+  readonly op: string;
+  readonly args: readonly unknown[];
+}
+
+/** A host call's outcome: a value, or an error as the guest's WIT error variant (`{ tag, val? }`). */
+export type HostReply =
+  | { readonly t: 'reply'; readonly id: number; readonly cid: number; readonly ok: true; readonly value: unknown }
+  | { readonly t: 'reply'; readonly id: number; readonly cid: number; readonly ok: false; readonly error: unknown };
 
 /** How a run ended, as far as the guest is concerned. */
 export type RunOutcome =
@@ -119,6 +139,7 @@ export type ReportMessage =
     }
   /** The guest wants more request body. */
   | { readonly t: 'pull'; readonly id: number }
+  | CallReport
   | { readonly t: 'log'; readonly id: number; readonly stream: 'stdout' | 'stderr'; readonly text: string }
   | {
       readonly t: 'done';

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { buildGateway } from '../../server/app.js';
 import type { Gateway } from '../../server/app.js';
 import { loadConfig } from '../../server/config.js';
-import type { GatewayConfig } from '../../server/config.js';
+import type { ConfigFlags, GatewayConfig } from '../../server/config.js';
 import type { InjectOptions, Response as LightResponse } from 'light-my-request';
 
 /** The repository root (tests run compiled from dist/test/...). */
@@ -22,10 +22,20 @@ export function appDir(kind: 'components' | 'fixtures', name: string): string {
   return kind === 'components' ? path.join(repoRoot, 'components', name) : path.join(repoRoot, 'test', 'fixtures', 'apps', name);
 }
 
+/** More ways to shape a test gateway. */
+export interface TestGatewayExtras {
+  /** CLI flags (variables, runtime config file, state dir). */
+  readonly flags?: Omit<ConfigFlags, 'manifest'>;
+  /** The environment variable providers read (SPIN_VARIABLE_*); empty by default, so tests are hermetic. */
+  readonly variableEnv?: Record<string, string>;
+  /** Where the default variable provider looks for `.env`. */
+  readonly cwd?: string;
+}
+
 /** Builds a gateway for `manifest` with test-friendly defaults; `env` overrides SPINET_* settings. */
-export async function testGateway(manifest: string, env: Record<string, string> = {}, logs?: object[]): Promise<Gateway> {
+export async function testGateway(manifest: string, env: Record<string, string> = {}, logs?: object[], extras: TestGatewayExtras = {}): Promise<Gateway> {
   const config: GatewayConfig = loadConfig(
-    { manifest },
+    { manifest, ...extras.flags },
     { SPINET_WORKERS: '2', SPINET_CACHE_DIR: path.join(repoRoot, '.spinet', 'test-cache'), SPINET_LOG_LEVEL: 'warn', ...env },
   );
   const stream = {
@@ -33,7 +43,7 @@ export async function testGateway(manifest: string, env: Record<string, string> 
       logs?.push(JSON.parse(line) as object);
     },
   };
-  return buildGateway(config, { logger: { level: logs ? 'debug' : 'silent', stream } });
+  return buildGateway(config, { logger: { level: logs ? 'debug' : 'silent', stream }, env: extras.variableEnv ?? {}, cwd: extras.cwd ?? repoRoot });
 }
 
 /**
