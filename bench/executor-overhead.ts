@@ -13,6 +13,7 @@ import { prepareComponent, digestOf, requireHttpHandler } from '../server/wasm/c
 import type { PreparedComponent } from '../server/wasm/component-loader.js';
 import { Executor } from '../server/wasm/executor.js';
 import type { GuestRequest } from '../server/wasm/executor.js';
+import type { RequestHead } from '../server/wasm/worker-protocol.js';
 import { buildHostImports, activateInstance } from '../server/host/host-imports.js';
 import { IncomingRequest, ResponseOutparam } from '../server/host/wasi-http.js';
 import type { ResponseTarget } from '../server/host/wasi-http.js';
@@ -75,12 +76,13 @@ async function main(): Promise<void> {
   }
 
   const executor = new Executor({ workers: 1, maxQueue: 16, logger: quiet });
+  const head: RequestHead = { method: 'GET', pathWithQuery: '/', scheme: 'http', authority: 'bench', headers: [] };
   const req: GuestRequest = {
     component: c,
     handler,
     configKey: 'bench',
     config: { app: 'bench', component: 'hello', environment: [], files: [] },
-    head: { method: 'GET', pathWithQuery: '/', scheme: 'http', authority: 'bench', headers: [] },
+    head,
     body: null,
     maxBodyBytes: 1024,
     deadlineMs: 30_000,
@@ -117,8 +119,8 @@ async function main(): Promise<void> {
   if (loopBytes) {
     const lc = await prepareComponent(loopBytes, digestOf(loopBytes), { label: loopFile });
     const ex = new Executor({ workers: 1, maxQueue: 16, logger: quiet });
-    const loopReq: GuestRequest = { ...req, component: lc, handler: requireHttpHandler(lc, loopFile), configKey: 'loop', head: { ...req.head, pathWithQuery: '/loop' }, deadlineMs: 200 };
-    const okReq: GuestRequest = { ...loopReq, head: { ...req.head, pathWithQuery: '/' }, deadlineMs: 30_000 };
+    const loopReq: GuestRequest = { ...req, component: lc, handler: requireHttpHandler(lc, loopFile), configKey: 'loop', head: { ...head, pathWithQuery: '/loop' }, deadlineMs: 200 };
+    const okReq: GuestRequest = { ...loopReq, head: { ...head, pathWithQuery: '/' }, deadlineMs: 30_000 };
     await ex.run(okReq).response;
     const t0 = performance.now();
     const stuck = ex.run(loopReq);

@@ -11,6 +11,8 @@ import { ComponentCache } from './wasm/component-cache.js';
 import { TenantRegistry } from './tenants/tenant-registry.js';
 import { loadApp } from './tenants/loaded-app.js';
 import { registerHttpTrigger } from './triggers/http.js';
+import { RedisTrigger } from './triggers/redis.js';
+import { registerStaticFiles } from './plugins/static-files.js';
 import { registerMetricsRoute } from './plugins/metrics.js';
 import { buildMetrics } from './observability/metrics.js';
 import type { GatewayMetrics } from './observability/metrics.js';
@@ -29,6 +31,7 @@ export interface Gateway {
   readonly cache: ComponentCache;
   readonly tenants: TenantRegistry;
   readonly metrics: GatewayMetrics;
+  readonly redisTrigger: RedisTrigger;
   /** Stops taking requests, lets in-flight ones finish (up to the configured grace), frees workers. */
   close(): Promise<void>;
 }
@@ -108,7 +111,11 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
     throw err;
   }
   registerMetricsRoute(fastify, metrics);
+  await registerStaticFiles(fastify);
   registerHttpTrigger(fastify, { tenants, executor, config, metrics });
+  // Subscriptions start now but never hold start-up: the HTTP side serves whether or not Redis is up.
+  const redisTrigger = new RedisTrigger({ executor, metrics, logger: log.child({ module: 'redis-trigger' }), deadlineMs: config.deadlineMs });
+  for (const app of tenants.list()) redisTrigger.start(app);
 
   let closing: Promise<void> | undefined;
   return {
@@ -117,10 +124,12 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
     cache,
     tenants,
     metrics,
+    redisTrigger,
     close() {
       closing ??= (async () => {
         // Fastify's close waits for in-flight requests (which wait for their guests) before resolving.
         await fastify.close();
+        await redisTrigger.close(config.shutdownGraceMs);
         await executor.close(config.shutdownGraceMs);
         await closeServices();
       })();

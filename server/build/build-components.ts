@@ -25,7 +25,10 @@ interface GuestJob {
   readonly component: string;
   readonly entry: string;
   readonly outFile: string;
-  /** The WIT world: guests that use the SDK (components/sdk/spin.ts) get Spin's host interfaces. */
+  /**
+   * The WIT world: Redis-trigger guests get `spin-redis-guest`; guests that use the SDK
+   * (components/sdk/spin.ts) get Spin's host interfaces; the rest plain `http-guest`.
+   */
   readonly world: string;
 }
 
@@ -59,8 +62,11 @@ async function appGuests(app: string): Promise<GuestJob[]> {
     const outFile = path.resolve(appDir, source);
     // Several components may run one binary with different permissions: build it once.
     if (jobs.some((j) => j.outFile === outFile)) continue;
-    const usesSdk = /from\s+['"][^'"]*sdk\/spin(\.js)?['"]|from\s+['"]fermyon:spin\//.test(await readFile(entry, 'utf8'));
-    jobs.push({ name: id, app, component: id, entry, outFile, world: usesSdk ? 'spin-http-guest' : 'http-guest' });
+    const text = await readFile(entry, 'utf8');
+    const usesSdk = /from\s+['"][^'"]*sdk\/spin(\.js)?['"]|from\s+['"]fermyon:spin\//.test(text);
+    // A Redis-trigger guest exports `inboundRedis` (Spin's JS convention for fermyon:spin/inbound-redis).
+    const redisGuest = /export\s+const\s+inboundRedis\b/.test(text);
+    jobs.push({ name: id, app, component: id, entry, outFile, world: redisGuest ? 'spin-redis-guest' : usesSdk ? 'spin-http-guest' : 'http-guest' });
   }
   return jobs.map((j) => ({ ...j, name: jobs.length === 1 && j.component === app ? app : `${app}/${j.component}` }));
 }

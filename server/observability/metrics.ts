@@ -20,6 +20,9 @@ export interface GatewayMetrics {
   readonly guestDuration: Histogram<'app' | 'component'>;
   readonly guestFailures: Counter<'app' | 'component' | 'reason'>;
   readonly compileDuration: Histogram<'phase'>;
+  readonly redisMessages: Counter<'app' | 'component' | 'channel' | 'outcome'>;
+  readonly redisConnected: Gauge<'address'>;
+  readonly staticFiles: Counter<'app' | 'component' | 'status_class'>;
 }
 
 /** Status class label: `2xx` … `5xx`. */
@@ -62,6 +65,24 @@ export function buildMetrics(sources: { cache: ComponentCache; executor: Executo
       name: 'spinet_guest_failures_total',
       help: 'Guest runs that failed, by reason (trap, exit, instantiate, deadline, crash, no_response)',
       labelNames: ['app', 'component', 'reason'],
+      registers: [registry],
+    }),
+    redisMessages: new Counter({
+      name: 'spinet_redis_messages_total',
+      help: 'Redis trigger messages handled, by outcome (ok, error, trap, exit, instantiate, deadline, crash, rejected, dropped)',
+      labelNames: ['app', 'component', 'channel', 'outcome'],
+      registers: [registry],
+    }),
+    redisConnected: new Gauge({
+      name: 'spinet_redis_subscriber_connected',
+      help: 'Whether the Redis trigger subscriber for an address is connected (1) or reconnecting (0); the address is shown without its password',
+      labelNames: ['address'],
+      registers: [registry],
+    }),
+    staticFiles: new Counter({
+      name: 'spinet_static_files_served_total',
+      help: 'Responses from spin-fileserver components served natively, by status class',
+      labelNames: ['app', 'component', 'status_class'],
       registers: [registry],
     }),
     compileDuration: new Histogram({

@@ -8,11 +8,11 @@ import { loadManifest } from '../manifest/load-manifest.js';
 import type { ResolvedApp, ResolvedComponent, StaticResponse } from '../manifest/types.js';
 import { buildRouteTable } from '../routing/route-table.js';
 import type { RouteTable } from '../routing/route-table.js';
-import { digestOf, requireHttpHandler } from '../wasm/component-loader.js';
+import { digestOf, requireHttpHandler, requireRedisHandler } from '../wasm/component-loader.js';
 import type { ComponentCache } from '../wasm/component-cache.js';
 import type { PreparedComponent } from '../wasm/component-loader.js';
 import type { GuestConfig } from '../wasm/worker-protocol.js';
-import { ComponentCompileError, ManifestSourceError } from '../errors.js';
+import { CapabilityConfigError, ComponentCompileError, ManifestSourceError } from '../errors.js';
 import { buildAppCapabilities } from '../capabilities/app-capabilities.js';
 import type { CapabilityServices, ComponentCapabilities } from '../capabilities/app-capabilities.js';
 import { resolveVariables } from '../capabilities/variables.js';
@@ -34,6 +34,46 @@ export interface HttpComponent {
   readonly capabilities: ComponentCapabilities;
 }
 
+/** One `[[trigger.redis]]`, resolved. */
+export interface RedisSubscription {
+  /** redis:// URL (may hold a password: never log it unredacted). */
+  readonly address: string;
+  readonly channel: string;
+  readonly component: HttpComponent;
+}
+
+/** A spin-fileserver component's files: request path (under the route) → host file. */
+export interface StaticSite {
+  readonly id: string;
+  /** Guest path (`/index.html`) → absolute host path; only these files can ever be served. */
+  readonly files: ReadonlyMap<string, string>;
+  /** spin-fileserver's FALLBACK_PATH (SPA fallback) and CUSTOM_404_PATH, as guest paths. */
+  readonly fallbackPath?: string;
+  readonly custom404Path?: string;
+  /** CACHE_CONTROL (default `max-age=60`, as spin-fileserver). */
+  readonly cacheControl: string;
+}
+
+/** Whether a component is Spin's static file server (by its published file name), which spinet replaces. */
+export function isSpinFileserver(c: ResolvedComponent): boolean {
+  const name = c.source.kind === 'url' ? new URL(c.source.url).pathname : c.source.kind === 'file' ? c.source.path : '';
+  return /(^|\/)spin_static_fs\.wasm$/.test(name);
+}
+
+function staticSiteOf(c: ResolvedComponent): StaticSite {
+  const env = c.environment;
+  const guest = (p: string | undefined): string | undefined => (p === undefined || p === '' ? undefined : p.startsWith('/') ? p : `/${p}`);
+  const fallbackPath = guest(env.FALLBACK_PATH);
+  const custom404Path = guest(env.CUSTOM_404_PATH);
+  return {
+    id: c.id,
+    files: new Map(c.files.map((f) => [f.guestPath, f.hostPath])),
+    ...(fallbackPath ? { fallbackPath } : {}),
+    ...(custom404Path ? { custom404Path } : {}),
+    cacheControl: env.CACHE_CONTROL ?? 'max-age=60',
+  };
+}
+
 /** What loading an app needs besides its manifest. */
 export interface LoadOptions {
   readonly cache: ComponentCache;
@@ -52,6 +92,10 @@ export interface LoadedApp {
   readonly router: RouteTable;
   readonly components: ReadonlyMap<string, HttpComponent>;
   readonly staticResponses: ReadonlyMap<number, StaticResponse>;
+  /** spin-fileserver components (by id), served natively from their `files`. */
+  readonly staticSites: ReadonlyMap<string, StaticSite>;
+  /** Redis subscriptions: address and channel resolved, with the component each message runs. */
+  readonly redisTriggers: readonly RedisSubscription[];
   /** Resolved application variables (also redacts secrets from log text). */
   readonly variables: ResolvedVariables;
   /** The compiled component for a request: a cache hit normally, a reload after eviction. */
@@ -94,10 +138,22 @@ export async function loadApp(manifestPath: string, opts: LoadOptions): Promise<
 
   const routed = new Set<string>();
   for (const t of manifest.httpTriggers) if (t.component) routed.add(t.component);
+  const redisRouted = new Set(manifest.redisTriggers.map((t) => t.component));
+
+  // Spin apps serve front-ends with the spin-fileserver component; spinet serves its files natively.
+  const staticSites = new Map<string, StaticSite>();
+  for (const id of routed) {
+    const c = manifest.components.get(id)!;
+    if (!isSpinFileserver(c)) continue;
+    staticSites.set(id, staticSiteOf(c));
+    routed.delete(id);
+    logger.info({ app: manifest.name, component: id, files: c.files.length }, 'spin-fileserver component: files served natively');
+  }
 
   const components = new Map<string, HttpComponent>();
+  const redisComponents = new Map<string, HttpComponent>();
   // Compile sequentially: each jco transpile and compile already uses the machine, and errors stay ordered.
-  for (const id of routed) {
+  for (const id of new Set([...routed, ...redisRouted])) {
     const c = manifest.components.get(id)!;
     const sourcePath = sourcePathOf(manifest, c);
     const label = `${manifest.manifestPath}: component.${id} (${sourcePath})`;
@@ -106,14 +162,12 @@ export async function loadApp(manifestPath: string, opts: LoadOptions): Promise<
     });
     const digest = digestOf(bytes);
     const prepared = await cache.get(digest, bytes, label);
-    const handler = requireHttpHandler(prepared, label);
     if (prepared.uncappedModules.length > 0) {
       logger.warn({ app: manifest.name, component: id, modules: prepared.uncappedModules }, 'the instance memory cap cannot be enforced for this component (its memory could not be made importable)');
     }
-    components.set(id, {
+    const base = {
       id,
       digest,
-      handler,
       configKey: `${manifest.name}/${id}/${gen}`,
       config: {
         app: manifest.name,
@@ -123,11 +177,36 @@ export async function loadApp(manifestPath: string, opts: LoadOptions): Promise<
       },
       sourcePath,
       capabilities: capabilities.get(id)!,
-    });
+    };
+    if (routed.has(id)) components.set(id, { ...base, handler: requireHttpHandler(prepared, label) });
+    if (redisRouted.has(id)) redisComponents.set(id, { ...base, handler: requireRedisHandler(prepared, label) });
     logger.info(
       { app: manifest.name, component: id, digest: digest.slice(0, 12), transpileMs: Math.round(prepared.transpileMs), compileMs: Math.round(prepared.compileMs) },
       'component ready',
     );
+  }
+
+  // Redis triggers, with `{{ variable }}` templates in address and channel resolved now.
+  const redisTriggers: RedisSubscription[] = [];
+  for (const t of manifest.redisTriggers) {
+    const where = `${manifest.manifestPath}${t.line ? `:${t.line}` : ''}: trigger.redis[${t.index}]`;
+    const rawAddress = t.address ?? manifest.redisAddress;
+    if (rawAddress === undefined) {
+      throw new CapabilityConfigError(`${where}: no Redis address; set address = "redis://host:port" on the trigger or [application.trigger.redis] address`);
+    }
+    let address: string;
+    let channel: string;
+    try {
+      address = variables.expand(rawAddress);
+      channel = variables.expand(t.channel);
+    } catch (err) {
+      throw new CapabilityConfigError(`${where}: ${(err as Error).message}`, { cause: err });
+    }
+    if (!/^rediss?:\/\/[^/]/.test(address)) {
+      throw new CapabilityConfigError(`${where}: address "${variables.redact(address)}" is not a redis:// or rediss:// URL`);
+    }
+    if (channel === '') throw new CapabilityConfigError(`${where}: channel is empty`);
+    redisTriggers.push({ address, channel, component: redisComponents.get(t.component)! });
   }
 
   const staticResponses = new Map<number, StaticResponse>();
@@ -155,6 +234,8 @@ export async function loadApp(manifestPath: string, opts: LoadOptions): Promise<
     manifest,
     router,
     components,
+    staticSites,
+    redisTriggers,
     staticResponses,
     variables,
     async prepared(component: HttpComponent): Promise<PreparedComponent> {

@@ -205,6 +205,18 @@ export function requireHttpHandler(c: PreparedComponent, label: string): string 
   return handler;
 }
 
+/** The export a Redis-triggered component must have (Spin's `fermyon:spin/inbound-redis`); its name. */
+export function requireRedisHandler(c: PreparedComponent, label: string): string {
+  const handler = c.exports.find((e) => /^fermyon:spin\/inbound-redis(@.*)?$/.test(e));
+  if (!handler) {
+    throw new ComponentExportError(
+      `${label}: the component does not export fermyon:spin/inbound-redis (it exports: ${c.exports.join(', ') || 'nothing'}). ` +
+        `A Redis-triggered component must export handle-message (Spin's redis trigger world; in JS: export const inboundRedis = { handleMessage(payload) {...} }).`,
+    );
+  }
+  return handler;
+}
+
 /** Removes on-disk transpile cache entries that no longer match the current format (best effort). */
 export async function pruneTranspileCache(cacheDir: string): Promise<void> {
   const entries = await readdir(cacheDir).catch(() => [] as string[]);

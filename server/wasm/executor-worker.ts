@@ -20,7 +20,7 @@ type Instantiate = (
   getCoreModule: (name: string) => WebAssembly.Module,
   imports: Record<string, Record<string, unknown>>,
   instantiateCore?: (m: WebAssembly.Module, i?: WebAssembly.Imports) => WebAssembly.Instance,
-) => Record<string, { handle?: (req: unknown, out: unknown) => void }>;
+) => Record<string, { handle?: (req: unknown, out: unknown) => void; handleMessage?: (payload: Uint8Array) => unknown }>;
 
 interface LoadedComponent {
   readonly instantiate: Instantiate;
@@ -408,9 +408,23 @@ function run(msg: RunMessage): void {
     const t1 = performance.now();
     instantiateUs = Math.round((t1 - t0) * 1000);
     const handler = exports[msg.handler];
-    if (!handler?.handle) throw new Error(`component does not export ${msg.handler}`);
     try {
-      handler.handle(new IncomingRequest(msg.head, ex.requestBody), new ResponseOutparam(ex));
+      if (msg.message !== undefined) {
+        if (!handler?.handleMessage) throw new Error(`component does not export ${msg.handler}.handle-message`);
+        try {
+          handler.handleMessage(msg.message);
+        } catch (err) {
+          // jco throws the export's `err` result as the bare WIT error value (`'error'` for Spin's
+          // enum); traps and host failures are Error objects.
+          if (err instanceof Error) throw err;
+          const payload = err;
+          outcome = 'error';
+          message = `handle-message returned error: ${typeof payload === 'string' ? payload : JSON.stringify(payload)}`;
+        }
+      } else {
+        if (!handler?.handle || !msg.head) throw new Error(`component does not export ${msg.handler}`);
+        handler.handle(new IncomingRequest(msg.head, ex.requestBody), new ResponseOutparam(ex));
+      }
     } finally {
       callUs = Math.round((performance.now() - t1) * 1000);
     }

@@ -45,7 +45,10 @@ export interface GuestRequest {
   /** Identifies `config`; configs are sent to each worker once per key. */
   readonly configKey: string;
   readonly config: GuestConfig;
-  readonly head: RequestHead;
+  /** The HTTP request for an HTTP run; absent for a Redis message. */
+  readonly head?: RequestHead;
+  /** A Redis message: the run calls handle-message with it (and produces no response). */
+  readonly message?: Uint8Array;
   /** The request body stream (paused), or null when there is none. */
   readonly body: Readable | null;
   readonly maxBodyBytes: number;
@@ -598,7 +601,16 @@ export class Executor {
   #postRun(slot: WorkerSlot, job: Job): void {
     const { req } = job;
     job.posted = true;
-    slot.post({ t: 'run', id: job.id, digest: req.component.digest, configKey: req.configKey, handler: req.handler, head: req.head, bodyEmpty: req.body === null });
+    slot.post({
+      t: 'run',
+      id: job.id,
+      digest: req.component.digest,
+      configKey: req.configKey,
+      handler: req.handler,
+      ...(req.head ? { head: req.head } : {}),
+      ...(req.message ? { message: req.message } : {}),
+      bodyEmpty: req.body === null,
+    });
   }
 
   /** Queues `job` on a busy worker; its deadline starts when the current request there ends. */

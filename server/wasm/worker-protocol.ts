@@ -69,9 +69,12 @@ export interface RunMessage {
   readonly digest: string;
   /** Key of a config sent earlier with a ConfigMessage. */
   readonly configKey: string;
-  /** The export to call, e.g. `wasi:http/incoming-handler@0.2.1`. */
+  /** The export to call, e.g. `wasi:http/incoming-handler@0.2.1` or `fermyon:spin/inbound-redis`. */
   readonly handler: string;
-  readonly head: RequestHead;
+  /** The HTTP request (HTTP trigger), absent for a Redis message. */
+  readonly head?: RequestHead;
+  /** The Redis message payload (Redis trigger): the run calls handle-message instead of handle. */
+  readonly message?: Uint8Array;
   /** True when the request certainly has no body (no pulls will be needed). */
   readonly bodyEmpty: boolean;
 }
@@ -116,6 +119,8 @@ export type RunOutcome =
   | 'trap'
   /** The guest called wasi:cli/exit. */
   | 'exit'
+  /** A Redis handler returned its error result. */
+  | 'error'
   /** Instantiation failed (missing import, start function trapped). */
   | 'instantiate';
 
