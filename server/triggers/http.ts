@@ -4,6 +4,7 @@
  * streamed back. Clients see Spin's statuses: 404 empty for no route, 500 empty for guest failures;
  * spinet adds 504 for deadlines, 413 for oversized bodies and 503 when overloaded.
  */
+import { serveStatic } from '../plugins/static-files.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import { buildSpinHeaders, isSpinHeader } from '../routing/spin-headers.js';
@@ -118,6 +119,11 @@ export function registerHttpTrigger(fastify: FastifyInstance, opts: HttpTriggerO
     if (target.kind === 'static') {
       const sr = app.staticResponses.get(target.triggerIndex)!;
       return reply.code(sr.statusCode).headers(sr.headers).send(sr.body ?? '');
+    }
+    const site = app.staticSites.get(target.component);
+    if (site) {
+      reply.raw.once('close', () => metrics.staticFiles.inc({ app: app.name, component: site.id, status_class: statusClass(reply.raw.statusCode) }));
+      return serveStatic(request, reply, site, match.pathInfo);
     }
     const component = app.components.get(target.component)!;
     const log = request.log.child({ app: app.name, component: component.id });
