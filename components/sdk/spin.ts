@@ -36,7 +36,8 @@ function hostCall<T>(what: string, fn: () => T): T {
 }
 
 function toBytes(value: Uint8Array | string | object): Uint8Array {
-  if (value instanceof Uint8Array) return value;
+  // Byte lists from the host are typed arrays but not always this realm's Uint8Array: check the shape.
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   return encoder.encode(typeof value === 'string' ? value : JSON.stringify(value));
 }
 

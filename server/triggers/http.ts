@@ -165,7 +165,11 @@ export function registerHttpTrigger(fastify: FastifyInstance, opts: HttpTriggerO
       maxResponseBytes: config.maxResponseBytes,
       deadlineMs: config.deadlineMs,
       // Guests print what they like; secrets they were given must still not reach the log.
-      onLog: (stream, text) => log.info({ stream }, app.variables.redact(text.replace(/\n$/, ''))),
+      onLog: (stream, text) => {
+        const line = text.replace(/\n$/, '');
+        // A guest's runtime may write a line's newline separately: no empty log entries for those.
+        if (line !== '') log.info({ stream }, app.variables.redact(line));
+      },
       host: component.capabilities.session(),
     });
     const guestLabels = { app: app.name, component: component.id };

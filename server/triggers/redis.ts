@@ -178,7 +178,11 @@ export class RedisTrigger {
       body: null,
       maxBodyBytes: 0,
       deadlineMs: this.#opts.deadlineMs,
-      onLog: (stream, text) => log.info({ stream }, app.variables.redact(text.replace(/\n$/, ''))),
+      onLog: (stream, text) => {
+        const line = text.replace(/\n$/, '');
+        // A guest's runtime may write a line's newline separately: no empty log entries for those.
+        if (line !== '') log.info({ stream }, app.variables.redact(line));
+      },
       host: component.capabilities.session(),
     });
     const r = await run.done;
