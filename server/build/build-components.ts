@@ -5,10 +5,12 @@
  * A guest is found from its app's manifest, so adding one means adding a directory: every
  * `components/<app>/spin.toml` component whose `source` is a local `.wasm` file gets built from
  * `components/<app>/src/<component-id>.ts`, or from `src/index.ts` when that file does not exist.
- * Components with neither (prebuilt binaries) are left alone. Names given on the command line pick
- * apps or component ids.
+ * Components with neither (prebuilt binaries) are left alone, unless they have a
+ * `[component.<id>.build] command` (a static site, say), which is then run in its `workdir`.
+ * Names given on the command line pick apps or component ids.
  */
 import { access, readFile, readdir } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { parse } from 'smol-toml';
 import { buildGuest, GUEST_WIT_DIR } from './guest-builder.js';
@@ -25,6 +27,8 @@ interface GuestJob {
   readonly component: string;
   readonly entry: string;
   readonly outFile: string;
+  /** A `[component.x.build] command` to run instead (components that are not TypeScript guests). */
+  readonly command?: { readonly line: string; readonly cwd: string };
   /**
    * The WIT world: Redis-trigger guests get `spin-redis-guest`; guests that use the SDK
    * (components/sdk/spin.ts) get Spin's host interfaces; the rest plain `http-guest`.
@@ -50,10 +54,20 @@ async function appGuests(app: string): Promise<GuestJob[]> {
   } catch (error) {
     throw new Error(`${manifestFile}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
-  const components = (manifest['component'] ?? {}) as Record<string, { source?: unknown }>;
+  const components = (manifest['component'] ?? {}) as Record<string, { source?: unknown; build?: { command?: unknown; workdir?: unknown } }>;
   const jobs: GuestJob[] = [];
   for (const [id, component] of Object.entries(components)) {
     const source = component.source;
+    const command = component.build?.command;
+    const line = Array.isArray(command) ? command.join(' && ') : typeof command === 'string' ? command : undefined;
+    // Not a TypeScript guest but built by a command (e.g. a static site): run it, as `spin build` would.
+    // Commands that call build:components themselves are how TS guests point back here: skip those.
+    const tsEntry = typeof source === 'string' && source.endsWith('.wasm') && ((await exists(path.join(appDir, 'src', `${id}.ts`))) || (await exists(path.join(appDir, 'src', 'index.ts'))));
+    if (line !== undefined && !tsEntry && !line.includes('build:components')) {
+      const workdir = typeof component.build?.workdir === 'string' ? path.resolve(appDir, component.build.workdir) : appDir;
+      jobs.push({ name: id, app, component: id, entry: '', outFile: '', world: '', command: { line, cwd: workdir } });
+      continue;
+    }
     if (typeof source !== 'string' || !source.endsWith('.wasm')) continue; // url/registry sources
     const candidates = [path.join(appDir, 'src', `${id}.ts`), path.join(appDir, 'src', 'index.ts')];
     let entry: string | undefined;
@@ -93,6 +107,10 @@ async function main(): Promise<void> {
     // After a failure, finish what is running but start nothing new.
     for (let job = queue.shift(); job !== undefined && failures.length === 0; job = queue.shift()) {
       try {
+        if (job.command) {
+          await runCommand(job.name, job.command.line, job.command.cwd);
+          continue;
+        }
         const r = await buildGuest({ entry: job.entry, outFile: job.outFile, name: job.name, world: job.world });
         process.stdout.write(r.cached ? `${job.name} up to date\n` : `built ${job.name} in ${(r.ms / 1000).toFixed(1)}s (${(r.bytes / 1e6).toFixed(1)} MB)\n`);
       } catch (error) {
@@ -106,6 +124,21 @@ async function main(): Promise<void> {
     for (const f of failures) process.stderr.write(`build:components failed: ${f}\n`);
     process.exitCode = 1;
   }
+}
+
+/** Runs a component's build command, showing its output; rejects with the exit status. */
+function runCommand(name: string, line: string, cwd: string): Promise<void> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(line, { cwd, shell: true, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('error', (err) => reject(new Error(`${name}: cannot run "${line}" in ${cwd}: ${err.message}`)));
+    child.on('close', (code, signal) => {
+      if (code === 0) {
+        process.stdout.write(`built ${name} with "${line}" in ${((performance.now() - started) / 1000).toFixed(1)}s\n`);
+        resolve();
+      } else reject(new Error(`${name}: "${line}" (in ${cwd}) failed with ${signal ?? `exit code ${code}`}`));
+    });
+  });
 }
 
 main().catch((error: unknown) => {
