@@ -4,14 +4,18 @@
  * process.exit in spinet). Errors print their code and message, never a stack, unless SPINET_DEBUG is set.
  */
 import { up, UP_USAGE } from './cli/up.js';
+import { demo, DEMO_USAGE } from './cli/demo.js';
 
 const USAGE = `spinet: run Spin (WebAssembly component) apps on Node.js
 
 Commands:
   up [APP_DIR | -f spin.toml] [--listen HOST:PORT]   serve a Spin app (default listen 127.0.0.1:3000)
+  demo [--listen HOST:PORT] [--redis URL]            serve Finicky Whiskers, the demo game (with Redis)
   help                                               show this help
 
-${UP_USAGE}`;
+${UP_USAGE}
+
+${DEMO_USAGE}`;
 
 function fail(err: unknown): never {
   const e = err as { code?: string; message?: string; stack?: string };
@@ -24,8 +28,9 @@ function fail(err: unknown): never {
 async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
   switch (command) {
-    case 'up': {
-      const { stop, address } = await up(rest);
+    case 'up':
+    case 'demo': {
+      const { stop, address } = await (command === 'up' ? up(rest) : demo(rest));
       if (!address) return;
       let stopping = false;
       const onSignal = (signal: NodeJS.Signals): void => {

@@ -1,0 +1,81 @@
+/**
+ * Finicky Whiskers played in a real browser (Debian's Chromium, driven by playwright-core) against a
+ * real gateway port and a private Redis: start a game, feed the cat what it wants, watch the score
+ * rise, play the 30 seconds out, enter a name and find it in the high-score table. Screenshots go to
+ * .spinet/artifacts/ as test artifacts.
+ */
+import t from 'tap';
+import path from 'node:path';
+import { mkdir, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+import { appDir, repoRoot, testGateway } from '../helpers/gateway.js';
+import { PrivateRedis, freePort } from '../helpers/private-redis.js';
+
+const CHROMIUM = process.env.SPINET_CHROMIUM ?? '/usr/bin/chromium';
+const artifacts = path.join(repoRoot, '.spinet', 'artifacts');
+
+t.test('a player starts a game, scores, and makes the high-score table', async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    t.fail(`no Chromium at ${CHROMIUM}: .ci/run installs Debian's chromium (or set SPINET_CHROMIUM)`);
+    return;
+  }
+  await mkdir(artifacts, { recursive: true });
+  const redis = new PrivateRedis(await freePort());
+  await redis.start();
+  t.teardown(() => redis.stop());
+  const gw = await testGateway(path.join(appDir('components', 'finicky-whiskers'), 'spin.toml'), { SPINET_ACCESS_LOG: 'false' }, undefined, {
+    flags: { variables: [`redis_address=${redis.url}`] },
+  });
+  t.teardown(() => gw.close());
+  const base = await gw.fastify.listen({ host: '127.0.0.1', port: 0 });
+
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
+  t.teardown(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1280, height: 820 } });
+  const foreign: string[] = [];
+  const consoleErrors: string[] = [];
+  page.on('request', (r) => {
+    if (!r.url().startsWith(base) && !r.url().startsWith('data:')) foreign.push(r.url());
+  });
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(m.text());
+  });
+
+  await page.goto(`${base}/`);
+  t.equal(new URL(page.url()).pathname, '/index.html', '/ redirects to the game');
+  await page.click('#startButton');
+  await page.waitForSelector('#stage[data-want]:not([data-want=""])', { timeout: 10_000 });
+
+  // Feed the cat for a few seconds, as fast as a keen player: always the wanted food.
+  const feedUntil = Date.now() + 6000;
+  let clicks = 0;
+  while (Date.now() < feedUntil) {
+    await page.click('button.fw-food[data-correct="true"]', { timeout: 2000 });
+    clicks++;
+    await page.waitForTimeout(120);
+  }
+  // A string predicate: it runs in the page, where `document` exists (this file compiles without DOM types).
+  await page.waitForFunction("Number(document.querySelector('#scoreTotal')?.textContent ?? '0') >= 10", undefined, { timeout: 10_000 });
+  const midScore = Number(await page.textContent('#scoreTotal'));
+  t.ok(midScore >= 10, `the score rose to ${midScore} after ${clicks} clicks (tally → Redis → morsel → scoreboard)`);
+  const midShot = path.join(artifacts, 'finicky-whiskers-game.png');
+  await page.screenshot({ path: midShot });
+  t.ok((await stat(midShot)).size > 10_000, `screenshot saved: ${midShot}`);
+
+  // The round ends on its own after 30 seconds; a top score asks for a name.
+  await page.waitForSelector('#endModal.is-active', { timeout: 45_000 });
+  const final = Number(await page.textContent('#scoreFinal'));
+  t.ok(final >= midScore, `final score ${final}`);
+  await page.waitForSelector('#nameForm:not([hidden])', { timeout: 10_000 });
+  await page.fill('#username', 'cat');
+  await page.click('#submitName');
+  await page.waitForSelector('#highScoreRows tr.is-me', { timeout: 10_000 });
+  t.match(await page.textContent('#highScoreRows tr.is-me'), /CAT/i, 'the player is in the table, highlighted');
+  await page.screenshot({ path: path.join(artifacts, 'finicky-whiskers-highscores.png') });
+
+  const table = (await (await fetch(`${base}/highscore`)).json()) as Array<{ score: number; username: string }>;
+  t.match(table[0], { score: final, username: 'CAT' }, 'the server stored the name with the final score');
+  t.same(foreign, [], 'the page loads nothing from other origins');
+  t.same(consoleErrors, [], 'no errors in the browser console');
+});
