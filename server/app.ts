@@ -13,6 +13,8 @@ import { loadApp } from './tenants/loaded-app.js';
 import { registerHttpTrigger } from './triggers/http.js';
 import { RedisTrigger } from './triggers/redis.js';
 import { registerStaticFiles } from './plugins/static-files.js';
+import { registerStatusRoutes } from './plugins/status.js';
+import { SPINET_VERSION } from './version.js';
 import { registerMetricsRoute } from './plugins/metrics.js';
 import { buildMetrics } from './observability/metrics.js';
 import type { GatewayMetrics } from './observability/metrics.js';
@@ -32,6 +34,8 @@ export interface Gateway {
   readonly tenants: TenantRegistry;
   readonly metrics: GatewayMetrics;
   readonly redisTrigger: RedisTrigger;
+  /** The operator listener (metrics, status page) when SPINET_METRICS_LISTEN is set; not listening yet. */
+  readonly operator: FastifyInstance | undefined;
   /** Stops taking requests, lets in-flight ones finish (up to the configured grace), frees workers. */
   close(): Promise<void>;
 }
@@ -110,8 +114,16 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
     await closeServices();
     throw err;
   }
-  registerMetricsRoute(fastify, metrics);
   await registerStaticFiles(fastify);
+  // Operator routes (metrics, status page) on their own listener when configured, else on the gateway.
+  let operator: FastifyInstance | undefined;
+  if (config.metricsListen) {
+    operator = Fastify({ logger: false, forceCloseConnections: true });
+    await registerStaticFiles(operator);
+  }
+  const statusSources = { tenants, executor, cache, metrics, cacheMaxBytes: config.cacheMaxBytes, version: SPINET_VERSION };
+  registerMetricsRoute(operator ?? fastify, metrics);
+  registerStatusRoutes(operator ?? fastify, statusSources);
   registerHttpTrigger(fastify, { tenants, executor, config, metrics });
   // Subscriptions start now but never hold start-up: the HTTP side serves whether or not Redis is up.
   const redisTrigger = new RedisTrigger({ executor, metrics, logger: log.child({ module: 'redis-trigger' }), deadlineMs: config.deadlineMs });
@@ -125,10 +137,12 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
     tenants,
     metrics,
     redisTrigger,
+    operator,
     close() {
       closing ??= (async () => {
         // Fastify's close waits for in-flight requests (which wait for their guests) before resolving.
         await fastify.close();
+        await operator?.close();
         await redisTrigger.close(config.shutdownGraceMs);
         await executor.close(config.shutdownGraceMs);
         await closeServices();

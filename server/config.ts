@@ -41,6 +41,11 @@ export interface GatewayConfig {
   readonly variables: readonly string[];
   /** Largest key-value value a guest may store, in bytes. */
   readonly kvMaxValueBytes: number;
+  /**
+   * A separate listener for operators (/metrics and the status page), e.g. 127.0.0.1:9090; when set,
+   * those routes leave the gateway port. Undefined = served on the gateway port.
+   */
+  readonly metricsListen: { readonly host: string; readonly port: number } | undefined;
 }
 
 /** The names of environment variables, per config key, for docs and messages. */
@@ -63,6 +68,7 @@ export const ENV_NAMES: Readonly<Record<keyof GatewayConfig, string>> = {
   stateDir: 'SPINET_STATE_DIR',
   variables: '(--variable only)',
   kvMaxValueBytes: 'SPINET_KV_MAX_VALUE_BYTES',
+  metricsListen: 'SPINET_METRICS_LISTEN',
 };
 
 /** Flags the CLI parsed (all optional, strings as typed). */
@@ -75,6 +81,7 @@ export interface ConfigFlags {
   readonly runtimeConfigFile?: string | undefined;
   readonly stateDir?: string | undefined;
   readonly variables?: readonly string[] | undefined;
+  readonly metricsListen?: string | undefined;
 }
 
 /** Parses `host:port` (IPv6 in brackets) with a clear error. */
@@ -140,6 +147,10 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     runtimeConfigFile: optionalPath(flags.runtimeConfigFile ?? env.SPINET_RUNTIME_CONFIG_FILE ?? env.RUNTIME_CONFIG_FILE),
     stateDir: optionalPath(flags.stateDir ?? env.SPINET_STATE_DIR),
     variables: Object.freeze([...(flags.variables ?? [])]),
+    metricsListen:
+      (flags.metricsListen ?? env.SPINET_METRICS_LISTEN ?? '') === ''
+        ? undefined
+        : parseListen((flags.metricsListen ?? env.SPINET_METRICS_LISTEN)!, flags.metricsListen ? '--metrics-listen' : 'SPINET_METRICS_LISTEN'),
     kvMaxValueBytes: intFrom(env.SPINET_KV_MAX_VALUE_BYTES, 16 * 1024 * 1024, 'SPINET_KV_MAX_VALUE_BYTES', 1, 1024 * 1024 * 1024),
   };
   return Object.freeze(config);

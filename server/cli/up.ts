@@ -10,11 +10,13 @@ import { CliUsageError } from '../errors.js';
 /** Usage text for `spinet up`. */
 export const UP_USAGE = `Usage: spinet up [APP_DIR | -f spin.toml] [--listen HOST:PORT] [--workers N] [--deadline-ms MS] [--log-level LEVEL]
                  [--runtime-config-file FILE] [--state-dir DIR] [--variable NAME=VALUE | NAME=@FILE | @FILE.json | @FILE.toml]...
+                 [--metrics-listen HOST:PORT]
 
 Serves a Spin app. APP_DIR (or -f) is a spin.toml or the directory holding one (default: .).
 --runtime-config-file  Spin runtime config: [key_value_store.<label>] (type "spin" or "redis"), [[variables_provider]].
 --state-dir            where the embedded key-value store lives (default: .spin next to spin.toml).
 --variable             an application variable value (repeatable); also SPIN_VARIABLE_<NAME> and ./.env.
+--metrics-listen       a separate listener for /metrics and the status page (SPINET_METRICS_LISTEN).
 Environment: SPINET_LISTEN (or SPIN_HTTP_LISTEN_ADDR), SPINET_WORKERS, SPINET_DEADLINE_MS,
 SPINET_MAX_BODY_BYTES, SPINET_MAX_RESPONSE_BYTES, SPINET_MAX_INSTANCE_MEMORY, SPINET_MAX_QUEUE, SPINET_CACHE_MAX_BYTES, SPINET_CACHE_DIR, SPINET_LOG_LEVEL,
 SPINET_ACCESS_LOG, SPINET_SHUTDOWN_GRACE_MS, SPINET_RUNTIME_CONFIG_FILE (or RUNTIME_CONFIG_FILE), SPINET_STATE_DIR, SPINET_KV_MAX_VALUE_BYTES.`;
@@ -35,6 +37,7 @@ export async function up(argv: string[]): Promise<{ stop: () => Promise<void>; a
         'runtime-config-file': { type: 'string' },
         'state-dir': { type: 'string' },
         variable: { type: 'string', multiple: true },
+        'metrics-listen': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -58,9 +61,14 @@ export async function up(argv: string[]): Promise<{ stop: () => Promise<void>; a
     runtimeConfigFile: values['runtime-config-file'],
     stateDir: values['state-dir'],
     variables: values.variable,
+    metricsListen: values['metrics-listen'],
   });
   const gateway = await buildGateway(config);
   const address = await gateway.fastify.listen({ host: config.host, port: config.port });
+  if (gateway.operator && config.metricsListen) {
+    const ops = await gateway.operator.listen({ host: config.metricsListen.host, port: config.metricsListen.port });
+    gateway.fastify.log.info({ address: ops }, `metrics and status on ${ops} (/metrics, /.well-known/spinet/status)`);
+  }
   gateway.fastify.log.info({ address, app: gateway.tenants.list().map((a) => a.name), workers: config.workers }, `spinet serving on ${address}`);
   return { stop: () => gateway.close(), address };
 }
