@@ -124,7 +124,7 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
   const statusSources = { tenants, executor, cache, metrics, cacheMaxBytes: config.cacheMaxBytes, version: SPINET_VERSION };
   registerMetricsRoute(operator ?? fastify, metrics);
   registerStatusRoutes(operator ?? fastify, statusSources);
-  registerHttpTrigger(fastify, { tenants, executor, config, metrics });
+  await registerHttpTrigger(fastify, { tenants, executor, config, metrics });
   // Subscriptions start now but never hold start-up: the HTTP side serves whether or not Redis is up.
   const redisTrigger = new RedisTrigger({ executor, metrics, logger: log.child({ module: 'redis-trigger' }), deadlineMs: config.deadlineMs });
   for (const app of tenants.list()) redisTrigger.start(app);

@@ -3,7 +3,8 @@
  * crates/manifest/src/schema/v2.rs `Component` and common.rs `ComponentSource`, `WasiFilesMount`,
  * `ComponentBuildConfig`: shapes, labels, names and template references, but no file access.
  */
-import type { BuildConfig, VariableDecl } from './types.js';
+import { readComponentLimits } from './spinet-limits.js';
+import type { BuildConfig, ComponentLimits, VariableDecl } from './types.js';
 import { formatKeyPath } from './manifest-diagnostics.js';
 import type { KeyPath } from './toml-locator.js';
 import { TableReader, describeTomlValue, isTable } from './table-reader.js';
@@ -39,6 +40,7 @@ export interface DraftComponent {
   readonly variables: Readonly<Record<string, string>>;
   /** `workdir` still as written (relative to the manifest directory). */
   readonly build?: BuildConfig;
+  readonly limits?: ComponentLimits;
 }
 
 const COMPONENT_KEYS = [
@@ -119,6 +121,7 @@ export function readComponent(reader: TableReader, id: string, variables: Readon
   if (targets !== undefined && !Array.isArray(targets)) throw reader.typeError('targets', 'an array', 'targets = ["spin-up:3.3"]');
   const tool = reader.get('tool');
   if (tool !== undefined && !isTable(tool)) throw reader.typeError('tool', 'a table', `[component.${id}.tool.<name>]`);
+  const limits = readComponentLimits(reader, id);
   const profile = reader.get('profile');
   if (profile !== undefined) {
     if (!isTable(profile)) throw reader.typeError('profile', 'a table', `[component.${id}.profile.debug]`);
@@ -141,6 +144,7 @@ export function readComponent(reader: TableReader, id: string, variables: Readon
     aiModels,
     variables: componentVariables,
     ...(build === undefined ? {} : { build }),
+    ...(limits === undefined ? {} : { limits }),
   };
 }
 

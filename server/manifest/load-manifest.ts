@@ -107,6 +107,7 @@ export async function loadManifest(pathOrDir: string): Promise<ResolvedApp> {
       ...(build === undefined
         ? {}
         : { build: { ...build, ...(build.workdir === undefined ? {} : { workdir: path.resolve(root, build.workdir) }) } }),
+      ...(draftComponent.limits === undefined ? {} : { limits: draftComponent.limits }),
       ...(draftComponent.line === undefined ? {} : { line: draftComponent.line }),
     });
   }
@@ -122,6 +123,7 @@ export async function loadManifest(pathOrDir: string): Promise<ResolvedApp> {
     httpTriggers: draft.httpTriggers,
     redisTriggers: draft.redisTriggers,
     ...(draft.redisAddress === undefined ? {} : { redisAddress: draft.redisAddress }),
+    ...(draft.limits === undefined ? {} : { limits: draft.limits }),
     components,
     warnings: diag.warnings,
   };

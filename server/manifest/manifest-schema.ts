@@ -3,7 +3,8 @@
  * parsed TOML into a ManifestDraft, checking every shape, id and cross-reference, but touching no file.
  * This file owns the top level, `[application]` and `[variables]`; components and triggers have their own.
  */
-import type { ResolvedApp, VariableDecl } from './types.js';
+import { readAppLimits } from './spinet-limits.js';
+import type { AppLimits, ResolvedApp, VariableDecl } from './types.js';
 import type { ManifestDiagnostics } from './manifest-diagnostics.js';
 import { TableReader, describeTomlValue, isTable, type Table } from './table-reader.js';
 import { kebabIdProblem, variableNameProblem } from './spin-ids.js';
@@ -55,6 +56,7 @@ export function validateManifest(doc: Table, diag: ManifestDiagnostics): Manifes
     httpTriggers,
     redisTriggers,
     ...(application.redisAddress === undefined ? {} : { redisAddress: application.redisAddress }),
+    ...(application.limits === undefined ? {} : { limits: application.limits }),
     components,
   };
 }
@@ -96,6 +98,7 @@ interface ApplicationDetails {
   description?: string;
   authors: string[];
   redisAddress?: string;
+  limits?: AppLimits;
 }
 
 function readApplication(top: TableReader, diag: ManifestDiagnostics): ApplicationDetails {
@@ -110,9 +113,10 @@ function readApplication(top: TableReader, diag: ManifestDiagnostics): Applicati
   const authors = app.stringList('authors', 'authors = ["you@example.com"]');
   const targets = app.get('targets');
   if (targets !== undefined && !Array.isArray(targets)) throw app.typeError('targets', 'an array', 'targets = ["spin-up:3.3"]');
-  // [application.tool.*] is for external tools; Spin ignores it and so do we.
+  // [application.tool.*] is for external tools; Spin ignores it, and spinet reads its own tool.spinet.
   const tool = app.get('tool');
   if (tool !== undefined && !isTable(tool)) throw app.typeError('tool', 'a table', '[application.tool.<name>]');
+  const limits = readAppLimits(app);
 
   let redisAddress: string | undefined;
   const triggerSettings = app.subTable('trigger', '[application.trigger]', '[application.trigger.redis] with address = "redis://localhost:6379"');
@@ -145,6 +149,7 @@ function readApplication(top: TableReader, diag: ManifestDiagnostics): Applicati
     ...(description === undefined ? {} : { description }),
     authors,
     ...(redisAddress === undefined ? {} : { redisAddress }),
+    ...(limits === undefined ? {} : { limits }),
   };
 }
 

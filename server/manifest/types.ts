@@ -62,6 +62,19 @@ export interface BuildConfig {
   readonly watch: readonly string[];
 }
 
+/** Limits a component may override (`[component.<id>.tool.spinet]`); unset = the app's, then the gateway's. */
+export interface ComponentLimits {
+  readonly deadlineMs?: number;
+  readonly maxBodyBytes?: number;
+  readonly maxResponseBytes?: number;
+}
+
+/** Per-app limits (`[application.tool.spinet]`). */
+export interface AppLimits extends ComponentLimits {
+  /** Requests the whole app may take per window; past it → 429. */
+  readonly rateLimit?: { readonly requests: number; readonly perSeconds: number };
+}
+
 /** A `[component.<id>]` table, resolved against the app root. */
 export interface ResolvedComponent {
   readonly id: string;
@@ -79,6 +92,8 @@ export interface ResolvedComponent {
   readonly aiModels?: readonly string[];
   readonly variables: Readonly<Record<string, string>>;
   readonly build?: BuildConfig;
+  /** spinet limits from `[component.<id>.tool.spinet]`. */
+  readonly limits?: ComponentLimits;
   /** 1-based line of the `[component.<id>]` header, when known. */
   readonly line?: number;
 }
@@ -98,6 +113,8 @@ export interface ResolvedApp {
   readonly redisTriggers: readonly RedisTrigger[];
   /** `[application.trigger.redis] address`, if set. */
   readonly redisAddress?: string;
+  /** spinet limits from `[application.tool.spinet]`. */
+  readonly limits?: AppLimits;
   readonly components: ReadonlyMap<string, ResolvedComponent>;
   /** Non-fatal findings (e.g. duplicate routes) to be logged at load. */
   readonly warnings: readonly string[];

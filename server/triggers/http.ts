@@ -4,6 +4,7 @@
  * streamed back. Clients see Spin's statuses: 404 empty for no route, 500 empty for guest failures;
  * spinet adds 504 for deadlines, 413 for oversized bodies and 503 when overloaded.
  */
+import rateLimit from '@fastify/rate-limit';
 import { serveStatic } from '../plugins/static-files.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
@@ -73,9 +74,36 @@ function sendWellKnown(app: LoadedApp | undefined, path: string, reply: FastifyR
   return reply.code(404).send();
 }
 
+/** The limits one request runs under: the component's, else the app's, else the gateway's. */
+export function effectiveLimits(config: GatewayConfig, app: LoadedApp, componentId: string): { deadlineMs: number; maxBodyBytes: number; maxResponseBytes: number } {
+  const c = app.manifest.components.get(componentId)?.limits;
+  const a = app.manifest.limits;
+  return {
+    deadlineMs: c?.deadlineMs ?? a?.deadlineMs ?? config.deadlineMs,
+    maxBodyBytes: c?.maxBodyBytes ?? a?.maxBodyBytes ?? config.maxBodyBytes,
+    maxResponseBytes: c?.maxResponseBytes ?? a?.maxResponseBytes ?? config.maxResponseBytes,
+  };
+}
+
+type RateCheck = (request: FastifyRequest) => Promise<{ isExceeded: boolean; ttlInSeconds: number }>;
+
 /** Registers the catch-all route that serves Spin apps. */
-export function registerHttpTrigger(fastify: FastifyInstance, opts: HttpTriggerOptions): void {
+export async function registerHttpTrigger(fastify: FastifyInstance, opts: HttpTriggerOptions): Promise<void> {
   const { tenants, executor, config, metrics } = opts;
+
+  // Per-app request rate limits ([application.tool.spinet] rate_limit): one counter per app, whoever
+  // the client, so one app's flood cannot take the gateway from the others.
+  await fastify.register(rateLimit, { global: false });
+  const limiters = new WeakMap<LoadedApp, RateCheck>();
+  const rateLimiterFor = (app: LoadedApp): RateCheck => {
+    let check = limiters.get(app);
+    if (!check) {
+      const rl = app.manifest.limits!.rateLimit!;
+      check = fastify.createRateLimit({ max: rl.requests, timeWindow: rl.perSeconds * 1000, keyGenerator: () => `app:${app.name}` }) as RateCheck;
+      limiters.set(app, check);
+    }
+    return check;
+  };
 
   /** Counts the request once its response is complete (or cut off), by route pattern, never raw path. */
   const measure = (reply: FastifyReply, labels: { app: string; component: string; route: string }): void => {
@@ -127,10 +155,19 @@ export function registerHttpTrigger(fastify: FastifyInstance, opts: HttpTriggerO
     }
     const component = app.components.get(target.component)!;
     const log = request.log.child({ app: app.name, component: component.id });
+    const limits = effectiveLimits(config, app, component.id);
+
+    if (app.manifest.limits?.rateLimit) {
+      const verdict = await rateLimiterFor(app)(request);
+      if (verdict.isExceeded) {
+        log.warn({ limit: app.manifest.limits.rateLimit }, 'app rate limit exceeded');
+        return reply.code(429).header('retry-after', String(Math.max(1, verdict.ttlInSeconds))).send();
+      }
+    }
 
     const declared = Number(request.headers['content-length'] ?? 0);
-    if (declared > config.maxBodyBytes) {
-      log.warn({ contentLength: declared, limit: config.maxBodyBytes }, 'request body too large');
+    if (declared > limits.maxBodyBytes) {
+      log.warn({ contentLength: declared, limit: limits.maxBodyBytes }, 'request body too large');
       return reply.code(413).send();
     }
 
@@ -161,9 +198,9 @@ export function registerHttpTrigger(fastify: FastifyInstance, opts: HttpTriggerO
         headers: guestHeaders(request.raw.rawHeaders, spin),
       },
       body: hasBody(request) ? (request.raw as Readable) : null,
-      maxBodyBytes: config.maxBodyBytes,
-      maxResponseBytes: config.maxResponseBytes,
-      deadlineMs: config.deadlineMs,
+      maxBodyBytes: limits.maxBodyBytes,
+      maxResponseBytes: limits.maxResponseBytes,
+      deadlineMs: limits.deadlineMs,
       // Guests print what they like; secrets they were given must still not reach the log.
       onLog: (stream, text) => {
         const line = text.replace(/\n$/, '');

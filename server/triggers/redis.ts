@@ -20,7 +20,7 @@ export interface RedisTriggerOptions {
   readonly executor: Executor;
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
-  /** Wall-clock limit per message handler, milliseconds. */
+  /** Wall-clock limit per message handler, milliseconds (unless the app or component sets its own). */
   readonly deadlineMs: number;
   /** Messages waiting per channel before new ones are dropped (and counted). */
   readonly maxQueue?: number;
@@ -177,7 +177,7 @@ export class RedisTrigger {
       message: new Uint8Array(payload),
       body: null,
       maxBodyBytes: 0,
-      deadlineMs: this.#opts.deadlineMs,
+      deadlineMs: app.manifest.components.get(component.id)?.limits?.deadlineMs ?? app.manifest.limits?.deadlineMs ?? this.#opts.deadlineMs,
       onLog: (stream, text) => {
         const line = text.replace(/\n$/, '');
         // A guest's runtime may write a line's newline separately: no empty log entries for those.
