@@ -6,6 +6,7 @@
 #   docker build -t spinet .
 #   docker run --rm -p 3000:3000 spinet                       # serves components/hello
 #   docker run --rm -p 3000:3000 -v "$PWD/myapp:/app/apps/myapp:ro" spinet up apps/myapp
+#   docker run --rm -p 3000:3000 spinet demo --redis redis://redis-host:6379   # Finicky Whiskers
 
 FROM node:20-slim AS build
 WORKDIR /src
@@ -16,9 +17,12 @@ COPY server ./server
 COPY bench ./bench
 COPY test ./test
 COPY components ./components
-RUN npm run build && npm run build:components \
+COPY public ./public
+# Only the apps the image serves: hello (the default) and Finicky Whiskers (`demo --redis ...`).
+RUN npm run build && npm run build:components -- hello finicky-whiskers \
  && npm prune --omit=dev \
- && rm -rf components/.build components/*/src components/tsconfig.json components/types
+ && find components -mindepth 1 -maxdepth 1 ! -name hello ! -name finicky-whiskers -exec rm -rf {} + \
+ && rm -rf components/*/src
 
 FROM node:20-slim AS runtime
 ENV NODE_ENV=production \
@@ -29,6 +33,7 @@ COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist/server ./dist/server
 COPY --from=build /src/components ./components
+COPY --from=build /src/public ./public
 USER node
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \
