@@ -19,6 +19,7 @@ import { appendFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
+import { freePort } from '../server/free-port.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -33,14 +34,6 @@ interface Stats {
   games: number;
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as net.AddressInfo).port;
-  s.close();
-  await once(s, 'close');
-  return port;
-}
 
 function startGateway(port: number): Promise<ChildProcess> {
   const child = spawn(process.execPath, [path.join(root, 'dist', 'server', 'main.js'), 'demo', '--listen', `127.0.0.1:${port}`], {

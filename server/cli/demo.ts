@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../config.js';
 import { buildGateway } from '../app.js';
 import { CliUsageError } from '../errors.js';
+import { freePort } from '../free-port.js';
 
 /** Usage text for `spinet demo`. */
 export const DEMO_USAGE = `Usage: spinet demo [--listen HOST:PORT] [--redis redis://HOST:PORT]
@@ -38,14 +39,6 @@ function redisAnswers(host: string, port: number, timeoutMs = 500): Promise<bool
   });
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as net.AddressInfo).port;
-  s.close();
-  await once(s, 'close');
-  return port;
-}
 
 /** Starts redis-server on a free port; resolves once it answers. */
 async function startPrivateRedis(): Promise<{ url: string; child: ChildProcess }> {

@@ -7,6 +7,9 @@ import type { ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
+import { freePort } from '../../server/free-port.js';
+
+export { freePort };
 
 /** Polls `check` until it returns a value or `ms` pass (no fixed sleeps: asynchronous work is awaited). */
 export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
@@ -19,14 +22,6 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
   }
 }
 
-export async function freePort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as net.AddressInfo).port;
-  s.close();
-  await once(s, 'close');
-  return port;
-}
 
 /** A private redis-server (no persistence) that tests may stop and start again on the same port. */
 export class PrivateRedis {

@@ -6,21 +6,12 @@
  */
 import t from 'tap';
 import path from 'node:path';
-import { mkdir, stat } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { chromium } from 'playwright-core';
-import { appDir, repoRoot, testGateway } from '../helpers/gateway.js';
+import { stat } from 'node:fs/promises';
+import { appDir, testGateway } from '../helpers/gateway.js';
 import { PrivateRedis, freePort } from '../helpers/private-redis.js';
-
-const CHROMIUM = process.env.SPINET_CHROMIUM ?? '/usr/bin/chromium';
-const artifacts = path.join(repoRoot, '.spinet', 'artifacts');
+import { ARTIFACTS as artifacts, openBrowserPage } from '../helpers/browser.js';
 
 t.test('a player starts a game, scores, and makes the high-score table', async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    t.fail(`no Chromium at ${CHROMIUM}: .ci/run installs Debian's chromium (or set SPINET_CHROMIUM)`);
-    return;
-  }
-  await mkdir(artifacts, { recursive: true });
   const redis = new PrivateRedis(await freePort());
   await redis.start();
   t.teardown(() => redis.stop());
@@ -30,17 +21,8 @@ t.test('a player starts a game, scores, and makes the high-score table', async (
   t.teardown(() => gw.close());
   const base = await gw.fastify.listen({ host: '127.0.0.1', port: 0 });
 
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
-  t.teardown(() => browser.close());
-  const page = await browser.newPage({ viewport: { width: 1280, height: 820 } });
-  const foreign: string[] = [];
-  const consoleErrors: string[] = [];
-  page.on('request', (r) => {
-    if (!r.url().startsWith(base) && !r.url().startsWith('data:')) foreign.push(r.url());
-  });
-  page.on('console', (m) => {
-    if (m.type() === 'error') consoleErrors.push(m.text());
-  });
+  const { page, foreign, consoleErrors, close } = await openBrowserPage(base, { width: 1280, height: 820 });
+  t.teardown(close);
 
   await page.goto(`${base}/`);
   t.equal(new URL(page.url()).pathname, '/index.html', '/ redirects to the game');
