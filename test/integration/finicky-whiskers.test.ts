@@ -54,6 +54,10 @@ t.test('/ redirects to the game and the static site is served', async (t) => {
   t.equal(index.status, 200);
   t.match(index.type, /^text\/html/);
   t.notMatch(index.body, /https?:\/\/(?!127\.0\.0\.1|localhost)[a-z0-9.-]+\.[a-z]{2,}\/[^"']*\.(js|css)/i, 'no script or stylesheet comes from another origin');
+  const jquery = await gw.fastify.inject({ url: '/vendor/jquery.min.js', headers: { 'accept-encoding': 'br, gzip' } });
+  t.equal(jquery.statusCode, 200);
+  t.equal(jquery.headers['content-encoding'], 'br', 'vendored libraries are served precompressed');
+  t.ok(jquery.rawPayload.length < 40_000, `jQuery in ${jquery.rawPayload.length} bytes`);
 });
 
 t.test('a session is a fresh ULID and a 30-second menu', async (t) => {
