@@ -217,9 +217,10 @@ export async function registerHttpTrigger(fastify: FastifyInstance, opts: HttpTr
         metrics.instantiateDuration.observe(guestLabels, r.instantiateUs / 1e6);
         metrics.guestDuration.observe(guestLabels, r.callUs / 1e6);
       }
-      if (r.outcome !== 'ok' && r.outcome !== 'rejected') metrics.guestFailures.inc({ ...guestLabels, reason: r.outcome });
-      else if (r.outcome === 'ok' && noResponse) metrics.guestFailures.inc({ ...guestLabels, reason: 'no_response' });
-      if (r.outcome !== 'ok') log.warn({ outcome: r.outcome, guestError: r.message }, 'guest failed');
+      const failed = (r.outcome !== 'ok' && r.outcome !== 'rejected') || (r.outcome === 'ok' && noResponse);
+      if (failed) metrics.guestFailures.inc({ ...guestLabels, reason: r.outOfMemory ? 'memory' : r.outcome === 'ok' ? 'no_response' : r.outcome });
+      if (r.outcome !== 'ok') log.warn({ outcome: r.outcome, guestError: r.message, ...(r.outOfMemory ? { outOfMemory: true } : {}) }, 'guest failed');
+      else if (noResponse && r.outOfMemory) log.warn({ outOfMemory: true }, 'guest ran out of memory (its linear memory reached the cap)');
       else log.debug({ instantiateUs: r.instantiateUs, callUs: r.callUs, queuedMs: Math.round(r.queuedMs) }, 'guest finished');
     });
     // The response (not the request: its 'close' fires once the body is read) closing before it

@@ -193,7 +193,7 @@ export class RedisTrigger {
       this.#opts.metrics.guestDuration.observe(guestLabels, r.callUs / 1e6);
     }
     this.#opts.metrics.redisMessages.inc({ ...labels, outcome: r.outcome });
-    if (r.outcome !== 'ok' && r.outcome !== 'rejected' && r.outcome !== 'error') this.#opts.metrics.guestFailures.inc({ ...guestLabels, reason: r.outcome });
+    if (r.outcome !== 'ok' && r.outcome !== 'rejected' && r.outcome !== 'error') this.#opts.metrics.guestFailures.inc({ ...guestLabels, reason: r.outOfMemory ? 'memory' : r.outcome });
     if (r.outcome === 'ok') log.debug({ instantiateUs: r.instantiateUs, callUs: r.callUs }, 'redis message handled');
     else log.warn({ outcome: r.outcome, guestError: r.message, bytes: payload.length }, 'redis trigger: handler failed; message dropped');
   }

@@ -71,6 +71,7 @@ const port = parentPort!;
 const components = new Map<string, LoadedComponent>();
 const configs = new Map<string, ConfigState>();
 const hostImports = buildHostImports();
+const OOM_TEXT = /out of memory|memory allocation of \d+ bytes failed/i;
 /** Posting to the gateway batches response output; this threshold flushes early for big bodies. */
 const POST_THRESHOLD = 64 * 1024;
 /** How long a bare response head may wait for its first body bytes before it is sent alone. */
@@ -93,6 +94,8 @@ function instantiateCore(m: WebAssembly.Module, i?: WebAssembly.Imports): WebAss
 /** One in-flight request: the event channel, the request body, the response, and stdio. */
 class Exchange implements Waiter, ResponseTarget, HostChannel {
   readonly id: number;
+  /** The guest said it ran out of memory (its linear memory hit the cap). */
+  outOfMemory = false;
   // Host calls.
   #nextCid = 0;
   readonly #replies = new Map<number, CallResult>();
@@ -354,6 +357,9 @@ class Exchange implements Waiter, ResponseTarget, HostChannel {
       capacity: () => 65536,
       write: (bytes: Uint8Array) => {
         // Bounded: a guest printing in a loop must not flood the gateway log or its memory.
+        // Runtimes report exhausted memory on stderr before they abort (SpiderMonkey: "out of memory";
+        // Rust: "memory allocation of N bytes failed"): that is how a failure is known to be the cap's.
+        if (stream === 'stderr' && !ex.outOfMemory && OOM_TEXT.test(Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, 4096)).toString('latin1'))) ex.outOfMemory = true;
         if (ex.#logBytes >= logLimit) return;
         const slice = bytes.length + ex.#logBytes > logLimit ? bytes.subarray(0, logLimit - ex.#logBytes) : bytes;
         ex.#logBytes += slice.length;
@@ -442,7 +448,7 @@ function run(msg: RunMessage): void {
     releaseMemories();
   }
   ex.finishRun();
-  report({ t: 'done', id: msg.id, outcome, ...(message !== undefined ? { message } : {}), instantiateUs, callUs });
+  report({ t: 'done', id: msg.id, outcome, ...(message !== undefined ? { message } : {}), ...(ex.outOfMemory ? { outOfMemory: true } : {}), instantiateUs, callUs });
 }
 
 function describe(err: unknown): string {

@@ -74,6 +74,8 @@ export interface GuestResponse {
 export interface RunReport {
   readonly outcome: RunOutcome | 'deadline' | 'crash' | 'rejected';
   readonly message?: string;
+  /** The guest reported exhausting its memory (the cap): its failure counts as reason `memory`. */
+  readonly outOfMemory?: boolean;
   readonly instantiateUs: number;
   readonly callUs: number;
   /** Milliseconds the request waited for a worker. */
@@ -475,6 +477,7 @@ class WorkerSlot {
         job.finish({
           outcome: msg.outcome,
           ...(msg.message !== undefined ? { message: msg.message } : {}),
+          ...(msg.outOfMemory ? { outOfMemory: true } : {}),
           instantiateUs: msg.instantiateUs,
           callUs: msg.callUs,
         });

@@ -151,6 +151,8 @@ export type ReportMessage =
       readonly id: number;
       readonly outcome: RunOutcome;
       readonly message?: string;
+      /** The guest reported running out of memory: a failure of this run is the memory cap's. */
+      readonly outOfMemory?: boolean;
       /** Microseconds spent instantiating and in the guest call, for metrics. */
       readonly instantiateUs: number;
       readonly callUs: number;
