@@ -63,7 +63,7 @@ export function buildMetrics(sources: { cache: ComponentCache; executor: Executo
     }),
     guestFailures: new Counter({
       name: 'spinet_guest_failures_total',
-      help: 'Guest runs that failed, by reason (trap, memory, exit, instantiate, deadline, crash, no_response)',
+      help: 'Guest runs that failed, by reason (trap, memory, response_limit, exit, instantiate, deadline, crash, no_response)',
       labelNames: ['app', 'component', 'reason'],
       registers: [registry],
     }),

@@ -217,6 +217,16 @@ export async function registerHttpTrigger(fastify: FastifyInstance, opts: HttpTr
         metrics.instantiateDuration.observe(guestLabels, r.instantiateUs / 1e6);
         metrics.guestDuration.observe(guestLabels, r.callUs / 1e6);
       }
+      if (r.cancelled === 'client-gone') {
+        // The client left; whatever the guest did after its writes started failing is not its fault.
+        log.info({ outcome: r.outcome }, 'client went away before the response finished; guest stopped');
+        return;
+      }
+      if (r.cancelled === 'response-limit') {
+        metrics.guestFailures.inc({ ...guestLabels, reason: 'response_limit' });
+        log.warn({ limit: limits.maxResponseBytes }, `guest response cut off: it exceeds the limit of ${limits.maxResponseBytes} bytes`);
+        return;
+      }
       const failed = (r.outcome !== 'ok' && r.outcome !== 'rejected') || (r.outcome === 'ok' && noResponse);
       if (failed) metrics.guestFailures.inc({ ...guestLabels, reason: r.outOfMemory ? 'memory' : r.outcome === 'ok' ? 'no_response' : r.outcome });
       if (r.outcome !== 'ok') log.warn({ outcome: r.outcome, guestError: r.message, ...(r.outOfMemory ? { outOfMemory: true } : {}) }, 'guest failed');

@@ -76,6 +76,8 @@ export interface RunReport {
   readonly message?: string;
   /** The guest reported exhausting its memory (the cap): its failure counts as reason `memory`. */
   readonly outOfMemory?: boolean;
+  /** The gateway cut the run short (response over its limit, or the client went away). */
+  readonly cancelled?: 'response-limit' | 'client-gone';
   readonly instantiateUs: number;
   readonly callUs: number;
   /** Milliseconds the request waited for a worker. */
@@ -141,6 +143,8 @@ class Job {
   #unacked = 0;
   #ended = false;
   cancelled = false;
+  /** Why the gateway cancelled the run, if it did: what the guest does next is not its own failure. */
+  cancelReason: 'response-limit' | 'client-gone' | undefined;
   #responseBytes = 0;
   /** The run message was sent to a worker. */
   posted = false;
@@ -189,7 +193,7 @@ class Job {
         for (const c of msg.chunks) this.#responseBytes += c.length;
         if (this.#responseBytes > limit) {
           // The guest's further writes fail as a closed stream; the client gets no more than the limit.
-          this.cancel();
+          this.cancel('response-limit');
           this.fail(new ResponseTooLargeError(`guest response body exceeds the limit of ${limit} bytes`));
           return;
         }
@@ -229,7 +233,7 @@ class Job {
       },
     });
     this.#stream.on('close', () => {
-      if (!this.#ended && !this.#finished) this.cancel();
+      if (!this.#ended && !this.#finished) this.cancel('client-gone');
     });
     const pending = this.#chunks;
     this.#chunks = [];
@@ -268,9 +272,10 @@ class Job {
     else reply(true, value);
   }
 
-  cancel(): void {
+  cancel(reason: 'response-limit' | 'client-gone' = 'client-gone'): void {
     if (this.cancelled) return;
     this.cancelled = true;
+    this.cancelReason = reason;
     this.send({ t: 'cancel', id: this.id });
   }
 
@@ -280,7 +285,7 @@ class Job {
     if (this.timer) clearTimeout(this.timer);
     this.pump?.close();
     this.req.host?.close();
-    const full: RunReport = { ...report, queuedMs: this.startedAt ? this.startedAt - this.enqueuedAt : performance.now() - this.enqueuedAt };
+    const full: RunReport = { ...report, ...(this.cancelReason ? { cancelled: this.cancelReason } : {}), queuedMs: this.startedAt ? this.startedAt - this.enqueuedAt : performance.now() - this.enqueuedAt };
     if (!this.#settled) {
       this.fail(failureFor(report.outcome, report.message));
     } else if (this.#stream && !this.#ended) {
