@@ -14,8 +14,6 @@ COPY package.json package-lock.json ./
 RUN npm install --no-audit --no-fund
 COPY tsconfig.json ./
 COPY server ./server
-COPY bench ./bench
-COPY test ./test
 COPY components ./components
 COPY public ./public
 # Only the apps the image serves: hello (the default) and Finicky Whiskers (`demo --redis ...`).
