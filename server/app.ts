@@ -126,7 +126,7 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
   registerStatusRoutes(operator ?? fastify, statusSources);
   await registerHttpTrigger(fastify, { tenants, executor, config, metrics });
   // Subscriptions start now but never hold start-up: the HTTP side serves whether or not Redis is up.
-  const redisTrigger = new RedisTrigger({ executor, metrics, logger: log.child({ module: 'redis-trigger' }), deadlineMs: config.deadlineMs });
+  const redisTrigger = new RedisTrigger({ executor, metrics, logger: log.child({ module: 'redis-trigger' }), limits: config });
   for (const app of tenants.list()) redisTrigger.start(app);
 
   let closing: Promise<void> | undefined;

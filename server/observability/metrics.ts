@@ -25,6 +25,14 @@ export interface GatewayMetrics {
   readonly staticFiles: Counter<'app' | 'component' | 'status_class'>;
 }
 
+/** Records a finished run's instance (started, instantiate and call time); runs that never instantiated are skipped. */
+export function recordInstance(m: GatewayMetrics, labels: { app: string; component: string }, r: { readonly instantiateUs: number; readonly callUs: number; readonly outcome: string }): void {
+  if (r.instantiateUs === 0 && r.outcome !== 'ok') return;
+  m.instancesStarted.inc(labels);
+  m.instantiateDuration.observe(labels, r.instantiateUs / 1e6);
+  m.guestDuration.observe(labels, r.callUs / 1e6);
+}
+
 /** Status class label: `2xx` … `5xx`. */
 export function statusClass(status: number): string {
   return `${Math.floor(status / 100)}xx`;

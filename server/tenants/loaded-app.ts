@@ -74,6 +74,33 @@ function staticSiteOf(c: ResolvedComponent): StaticSite {
   };
 }
 
+/** The limits one run works under. */
+export interface RunLimits {
+  readonly deadlineMs: number;
+  readonly maxBodyBytes: number;
+  readonly maxResponseBytes: number;
+}
+
+/** The limits for a component's runs: its own `tool.spinet` settings, else the app's, else `defaults` (the gateway's). */
+export function effectiveLimits(defaults: RunLimits, app: LoadedApp, componentId: string): RunLimits {
+  const c = app.manifest.components.get(componentId)?.limits;
+  const a = app.manifest.limits;
+  return {
+    deadlineMs: c?.deadlineMs ?? a?.deadlineMs ?? defaults.deadlineMs,
+    maxBodyBytes: c?.maxBodyBytes ?? a?.maxBodyBytes ?? defaults.maxBodyBytes,
+    maxResponseBytes: c?.maxResponseBytes ?? a?.maxResponseBytes ?? defaults.maxResponseBytes,
+  };
+}
+
+/** Where a run's guest stdout/stderr goes: the log, one entry per line, with the app's secrets redacted. */
+export function guestOutputLog(log: Logger, app: LoadedApp): (stream: 'stdout' | 'stderr', text: string) => void {
+  return (stream, text) => {
+    const line = text.replace(/\n$/, '');
+    // A guest's runtime may write a line's newline separately: no empty log entries for those.
+    if (line !== '') log.info({ stream }, app.variables.redact(line));
+  };
+}
+
 /** What loading an app needs besides its manifest. */
 export interface LoadOptions {
   readonly cache: ComponentCache;

@@ -10,10 +10,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import { buildSpinHeaders, isSpinHeader } from '../routing/spin-headers.js';
 import type { Executor } from '../wasm/executor.js';
+import { effectiveLimits, guestOutputLog } from '../tenants/loaded-app.js';
 import type { LoadedApp } from '../tenants/loaded-app.js';
 import type { TenantRegistry } from '../tenants/tenant-registry.js';
 import type { GatewayConfig } from '../config.js';
-import { statusClass } from '../observability/metrics.js';
+import { recordInstance, statusClass } from '../observability/metrics.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 
 /** What the trigger needs from the gateway. */
@@ -72,17 +73,6 @@ function sendWellKnown(app: LoadedApp | undefined, path: string, reply: FastifyR
     return reply.code(200).send({ name: app.name, ...(app.manifest.version ? { version: app.manifest.version } : {}) });
   }
   return reply.code(404).send();
-}
-
-/** The limits one request runs under: the component's, else the app's, else the gateway's. */
-export function effectiveLimits(config: GatewayConfig, app: LoadedApp, componentId: string): { deadlineMs: number; maxBodyBytes: number; maxResponseBytes: number } {
-  const c = app.manifest.components.get(componentId)?.limits;
-  const a = app.manifest.limits;
-  return {
-    deadlineMs: c?.deadlineMs ?? a?.deadlineMs ?? config.deadlineMs,
-    maxBodyBytes: c?.maxBodyBytes ?? a?.maxBodyBytes ?? config.maxBodyBytes,
-    maxResponseBytes: c?.maxResponseBytes ?? a?.maxResponseBytes ?? config.maxResponseBytes,
-  };
 }
 
 type RateCheck = (request: FastifyRequest) => Promise<{ isExceeded: boolean; ttlInSeconds: number }>;
@@ -202,21 +192,13 @@ export async function registerHttpTrigger(fastify: FastifyInstance, opts: HttpTr
       maxResponseBytes: limits.maxResponseBytes,
       deadlineMs: limits.deadlineMs,
       // Guests print what they like; secrets they were given must still not reach the log.
-      onLog: (stream, text) => {
-        const line = text.replace(/\n$/, '');
-        // A guest's runtime may write a line's newline separately: no empty log entries for those.
-        if (line !== '') log.info({ stream }, app.variables.redact(line));
-      },
+      onLog: guestOutputLog(log, app),
       host: component.capabilities.session(),
     });
     const guestLabels = { app: app.name, component: component.id };
     let noResponse = false;
     void run.done.then((r) => {
-      if (r.instantiateUs > 0 || r.outcome === 'ok') {
-        metrics.instancesStarted.inc(guestLabels);
-        metrics.instantiateDuration.observe(guestLabels, r.instantiateUs / 1e6);
-        metrics.guestDuration.observe(guestLabels, r.callUs / 1e6);
-      }
+      recordInstance(metrics, guestLabels, r);
       if (r.cancelled === 'client-gone') {
         // The client left; whatever the guest did after its writes started failing is not its fault.
         log.info({ outcome: r.outcome }, 'client went away before the response finished; guest stopped');

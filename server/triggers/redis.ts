@@ -12,7 +12,9 @@ import { Redis } from 'ioredis';
 import type { Executor } from '../wasm/executor.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
-import type { LoadedApp, RedisSubscription } from '../tenants/loaded-app.js';
+import { effectiveLimits, guestOutputLog } from '../tenants/loaded-app.js';
+import type { LoadedApp, RedisSubscription, RunLimits } from '../tenants/loaded-app.js';
+import { recordInstance } from '../observability/metrics.js';
 import { redactRedisUrl } from '../capabilities/redis-clients.js';
 
 /** Redis trigger settings. */
@@ -20,8 +22,8 @@ export interface RedisTriggerOptions {
   readonly executor: Executor;
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
-  /** Wall-clock limit per message handler, milliseconds (unless the app or component sets its own). */
-  readonly deadlineMs: number;
+  /** The gateway's limits (its deadline applies per message unless the app or component sets its own). */
+  readonly limits: RunLimits;
   /** Messages waiting per channel before new ones are dropped (and counted). */
   readonly maxQueue?: number;
 }
@@ -177,21 +179,13 @@ export class RedisTrigger {
       message: new Uint8Array(payload),
       body: null,
       maxBodyBytes: 0,
-      deadlineMs: app.manifest.components.get(component.id)?.limits?.deadlineMs ?? app.manifest.limits?.deadlineMs ?? this.#opts.deadlineMs,
-      onLog: (stream, text) => {
-        const line = text.replace(/\n$/, '');
-        // A guest's runtime may write a line's newline separately: no empty log entries for those.
-        if (line !== '') log.info({ stream }, app.variables.redact(line));
-      },
+      deadlineMs: effectiveLimits(this.#opts.limits, app, component.id).deadlineMs,
+      onLog: guestOutputLog(log, app),
       host: component.capabilities.session(),
     });
     const r = await run.done;
     const guestLabels = { app: app.name, component: component.id };
-    if (r.instantiateUs > 0) {
-      this.#opts.metrics.instancesStarted.inc(guestLabels);
-      this.#opts.metrics.instantiateDuration.observe(guestLabels, r.instantiateUs / 1e6);
-      this.#opts.metrics.guestDuration.observe(guestLabels, r.callUs / 1e6);
-    }
+    recordInstance(this.#opts.metrics, guestLabels, r);
     this.#opts.metrics.redisMessages.inc({ ...labels, outcome: r.outcome });
     if (r.outcome !== 'ok' && r.outcome !== 'rejected' && r.outcome !== 'error') this.#opts.metrics.guestFailures.inc({ ...guestLabels, reason: r.outOfMemory ? 'memory' : r.outcome });
     if (r.outcome === 'ok') log.debug({ instantiateUs: r.instantiateUs, callUs: r.callUs }, 'redis message handled');

@@ -9,6 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { appDir, repoRoot } from '../helpers/gateway.js';
+import { freePort } from '../../server/free-port.js';
 
 const MAIN = path.join(repoRoot, 'dist', 'server', 'main.js');
 
@@ -39,13 +40,6 @@ function listening(child: ChildProcessWithoutNullStreams): Promise<string> {
   });
 }
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 function refused(port: number): Promise<boolean> {
   return new Promise((resolve) => {

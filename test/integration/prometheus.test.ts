@@ -6,9 +6,9 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { appDir, repoRoot, testGateway } from '../helpers/gateway.js';
+import { freePort } from '../../server/free-port.js';
 
 const PROMQL_WORDS = new Set(['sum', 'by', 'rate', 'histogram_quantile', 'clamp_min', 'le', 'without', 'on', 'ignoring']);
 
@@ -51,13 +51,6 @@ t.test('every metric the Grafana dashboard queries is exported by the gateway', 
   t.ok(checked >= 10, `${checked} metric references checked`);
 });
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 t.test('a real Prometheus scrapes the gateway and answers a query on a spinet metric', async (t) => {
   const gw = await testGateway(appDir('fixtures', 'rust-hello'));
