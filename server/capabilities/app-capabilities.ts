@@ -13,7 +13,7 @@ import { VariablesError } from './variables.js';
 import { EmbeddedKv, RedisKvStore, checkKv } from './key-value.js';
 import type { KvLimits, KvStore } from './key-value.js';
 import type { RedisClients } from './redis-clients.js';
-import { redactRedisUrl } from './redis-clients.js';
+import { redactUrl } from './redact-url.js';
 import { parseRedisAddress, redisOperation } from './outbound-redis.js';
 import { OutboundExchange } from './outbound-http.js';
 import type { OutboundHead, OutboundHttp } from './outbound-http.js';
@@ -57,7 +57,7 @@ export function buildAppCapabilities(opts: AppCapabilityOptions): Map<string, Co
     if (store) return store;
     const configured = runtimeConfig.keyValueStores.get(label);
     if (configured?.type === 'redis') {
-      store = new RedisKvStore(services.redis, configured.url, `redis store "${label}" at ${redactRedisUrl(configured.url)}`);
+      store = new RedisKvStore(services.redis, configured.url, `redis store "${label}" at ${redactUrl(configured.url)}`);
     } else if (configured?.type === 'spin') {
       store = services.embeddedKv.store(configured.path ?? path.join(stateDir, 'spinet-kv'), app.name, label);
     } else if (label === 'default') {
@@ -115,7 +115,7 @@ export class ComponentCapabilities {
     const key = `${kind} ${entry ?? raw}`;
     if (this.#hinted.has(key)) return;
     if (this.#hinted.size < 1000) this.#hinted.add(key);
-    const shown = kind === 'redis' ? redactRedisUrl(raw) : raw.split('?')[0];
+    const shown = kind === 'redis' ? redactUrl(raw) : raw.split('?')[0];
     this.logger.warn(
       { app: this.app, component: this.component, target: shown },
       entry

@@ -5,7 +5,7 @@
  */
 import { Buffer } from 'node:buffer';
 import type { RedisClients } from './redis-clients.js';
-import { redactRedisUrl } from './redis-clients.js';
+import { redactUrl } from './redact-url.js';
 import { HostCallError } from './host-session.js';
 
 type RedisParameter = { tag: 'int64'; val: bigint } | { tag: 'binary'; val: Uint8Array };
@@ -41,8 +41,8 @@ function bytes(b: Buffer): Uint8Array {
 
 function failure(address: string, err: unknown): HostCallError {
   const message = err instanceof Error ? err.message : String(err);
-  if (/WRONGTYPE|not an integer|out of range/i.test(message)) return new HostCallError({ tag: 'type-error' }, `${redactRedisUrl(address)}: ${message}`);
-  return new HostCallError({ tag: 'other', val: message }, `${redactRedisUrl(address)}: ${message}`);
+  if (/WRONGTYPE|not an integer|out of range/i.test(message)) return new HostCallError({ tag: 'type-error' }, `${redactUrl(address)}: ${message}`);
+  return new HostCallError({ tag: 'other', val: message }, `${redactUrl(address)}: ${message}`);
 }
 
 /**

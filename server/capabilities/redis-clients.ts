@@ -6,17 +6,8 @@
  */
 import { Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
+import { redactUrl } from './redact-url.js';
 
-/** Shows a Redis URL without its password (URLs reach logs and guest-visible errors). */
-export function redactRedisUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '<invalid redis url>';
-  }
-}
 
 export interface RedisClientOptions {
   /** Milliseconds a single command may take before it fails. */
@@ -49,7 +40,7 @@ export class RedisClients {
         enableOfflineQueue: true,
         retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 3000),
       });
-      const shown = redactRedisUrl(url);
+      const shown = redactUrl(url);
       let lastLogged = 0;
       // Without a listener, ioredis' connection errors would be unhandled 'error' events.
       client.on('error', (err: Error) => {

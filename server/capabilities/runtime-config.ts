@@ -20,6 +20,8 @@ import { buildTomlLocator, type KeyPath, type TomlLocator } from '../manifest/to
 
 /** The runtime config file is missing, not TOML, or breaks a rule (SPINET_ERR_RUNTIME_CONFIG). */
 import { RuntimeConfigError } from '../errors.js';
+import { redactUrl } from './redact-url.js';
+export { redactUrl };
 export { RuntimeConfigError };
 
 /** Backend of one key-value store label. */
@@ -141,25 +143,6 @@ const UNSUPPORTED_VARIABLES_TYPES: ReadonlyMap<string, Refusal> = new Map([
   ['open_bao', { what: 'spinet does not support the OpenBao variables provider', fix: VARIABLES_FIX }],
   ['azure_key_vault', { what: 'spinet does not support the Azure Key Vault variables provider', fix: VARIABLES_FIX }],
 ]);
-
-// ── secrets in messages ─────────────────────────────────────────────────────────
-
-/**
- * `url` with any password replaced by `***` (`redis://user:***@host`). Works on text that does not parse as
- * a URL too, and over-redacts rather than risk leaking: everything between `://` and the last `@` after the
- * user name goes.
- */
-export function redactUrl(url: string): string {
-  const at = url.lastIndexOf('@');
-  if (at < 0) return url;
-  const schemeEnd = url.indexOf('://');
-  const start = schemeEnd >= 0 && schemeEnd < at ? schemeEnd + 3 : 0;
-  const userinfo = url.slice(start, at);
-  const colon = userinfo.indexOf(':');
-  // No colon: only a user name, which Redis does not treat as a secret.
-  if (colon < 0) return url;
-  return `${url.slice(0, start)}${userinfo.slice(0, colon)}:***${url.slice(at)}`;
-}
 
 // ── TOML value helpers ────────────────────────────────────────────────────────────
 

@@ -15,7 +15,7 @@ import type { Logger } from '../observability/logger.js';
 import { effectiveLimits, guestOutputLog } from '../tenants/loaded-app.js';
 import type { LoadedApp, RedisSubscription, RunLimits } from '../tenants/loaded-app.js';
 import { recordInstance } from '../observability/metrics.js';
-import { redactRedisUrl } from '../capabilities/redis-clients.js';
+import { redactUrl } from '../capabilities/redact-url.js';
 
 /** Redis trigger settings. */
 export interface RedisTriggerOptions {
@@ -83,7 +83,7 @@ class Subscriber {
     metrics: GatewayMetrics,
     maxQueue: number,
   ) {
-    const shown = redactRedisUrl(address);
+    const shown = redactUrl(address);
     this.client = new Redis(address, {
       // Subscriptions are restored after every reconnect; retry forever with a capped backoff.
       autoResubscribe: true,
@@ -147,7 +147,7 @@ export class RedisTrigger {
       if (!queue) {
         queue = new ChannelQueue(subscription.channel, this);
         sub.channels.set(subscription.channel, queue);
-        const shown = redactRedisUrl(subscription.address);
+        const shown = redactUrl(subscription.address);
         sub.subscribe(subscription.channel).catch((err: Error) => {
           if (!this.#closed) this.#opts.logger.error({ redis: shown, channel: subscription.channel, err: err.message }, 'redis trigger: subscribe failed');
         });
