@@ -40,6 +40,13 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
+/** A gateway a CLI command started: its address and how to stop it (no gateway when only help was shown). */
+export interface RunningGateway {
+  readonly address: string;
+  readonly gateway?: Gateway;
+  stop(): Promise<void>;
+}
+
 /** Extra knobs for embedding and tests. */
 export interface BuildOptions {
   /** A pino-compatible logger instance or options; defaults to the config's level on stdout. */
@@ -140,11 +147,17 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
     operator,
     close() {
       closing ??= (async () => {
-        // Fastify's close waits for in-flight requests (which wait for their guests) before resolving.
-        await fastify.close();
+        // One grace period for everything in flight: HTTP requests and Redis messages drain together.
+        // Fastify's close stops accepting and waits for in-flight requests (which wait for their
+        // guests); the executor's close ends guests still running at the deadline, which lets those
+        // requests answer, so fastify.close() resolves soon after.
+        const deadline = Date.now() + config.shutdownGraceMs;
+        const left = (): number => Math.max(0, deadline - Date.now());
+        const http = fastify.close();
+        await Promise.all([redisTrigger.close(left()), Promise.race([http, new Promise((r) => setTimeout(r, left()).unref())])]);
+        await executor.close(left());
+        await http;
         await operator?.close();
-        await redisTrigger.close(config.shutdownGraceMs);
-        await executor.close(config.shutdownGraceMs);
         await closeServices();
       })();
       return closing;

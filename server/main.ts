@@ -5,6 +5,7 @@
  */
 import { up, UP_USAGE } from './cli/up.js';
 import { demo, DEMO_USAGE } from './cli/demo.js';
+import type { RunningGateway } from './app.js';
 
 const USAGE = `spinet: run Spin (WebAssembly component) apps on Node.js
 
@@ -25,28 +26,57 @@ function fail(err: unknown): never {
   process.exit(1);
 }
 
+/**
+ * Process-level fault handlers for a serving gateway. Guest and client behaviour never reach these
+ * (the executor and triggers contain them); anything that does is a spinet bug, logged and counted.
+ * An unhandled rejection is a promise nobody awaited: it left no half-run code behind, so serving
+ * goes on. An uncaught exception unwound a stack mid-flight and may have left shared state
+ * half-updated, so the gateway drains what is in flight (up to its grace) and exits 1 for the
+ * supervisor to restart it.
+ */
+function guardProcess(running: RunningGateway, stopAndExit: (code: number) => void): void {
+  const gw = running.gateway;
+  const log = gw?.fastify.log;
+  process.on('unhandledRejection', (reason: unknown) => {
+    gw?.metrics.processFaults.inc({ kind: 'unhandled_rejection' });
+    if (log) log.error({ err: reason }, 'unhandled promise rejection (a spinet bug); serving continues');
+    else process.stderr.write(`spinet: unhandled promise rejection: ${String(reason)}\n`);
+  });
+  process.on('uncaughtException', (err: Error) => {
+    gw?.metrics.processFaults.inc({ kind: 'uncaught_exception' });
+    if (log) log.fatal({ err }, 'uncaught exception (a spinet bug); draining in-flight work, then exiting 1');
+    else process.stderr.write(`spinet: uncaught exception: ${err.stack ?? String(err)}\n`);
+    stopAndExit(1);
+  });
+}
+
 async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
   switch (command) {
     case 'up':
     case 'demo': {
-      const { stop, address } = await (command === 'up' ? up(rest) : demo(rest));
-      if (!address) return;
+      const running = await (command === 'up' ? up(rest) : demo(rest));
+      if (!running.address) return;
       let stopping = false;
+      const stopAndExit = (code: number): void => {
+        if (stopping) return;
+        stopping = true;
+        running.stop().then(
+          () => process.exit(code),
+          (err: unknown) => fail(err),
+        );
+      };
       const onSignal = (signal: NodeJS.Signals): void => {
         if (stopping) {
           process.stderr.write(`spinet: second ${signal}, exiting now\n`);
           process.exit(1);
         }
-        stopping = true;
         process.stderr.write(`spinet: ${signal} received, finishing in-flight requests\n`);
-        stop().then(
-          () => process.exit(0),
-          (err: unknown) => fail(err),
-        );
+        stopAndExit(0);
       };
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
+      guardProcess(running, stopAndExit);
       return;
     }
     case undefined:

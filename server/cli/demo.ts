@@ -13,6 +13,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../config.js';
 import { buildGateway } from '../app.js';
+import type { RunningGateway } from '../app.js';
 import { CliUsageError } from '../errors.js';
 import { freePort } from '../free-port.js';
 
@@ -60,7 +61,7 @@ async function startPrivateRedis(): Promise<{ url: string; child: ChildProcess }
 }
 
 /** Runs `spinet demo`; resolves once the gateway is listening. */
-export async function demo(argv: string[]): Promise<{ stop: () => Promise<void>; address: string }> {
+export async function demo(argv: string[]): Promise<RunningGateway> {
   let values;
   try {
     ({ values } = parseArgs({ args: argv, options: { listen: { type: 'string' }, redis: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }));
@@ -89,6 +90,7 @@ export async function demo(argv: string[]): Promise<{ stop: () => Promise<void>;
     gateway.fastify.log.info({ address, redis: redisUrl, privateRedis: redisChild !== undefined }, `Finicky Whiskers: open ${address}/ and play`);
     return {
       address,
+      gateway,
       stop: async () => {
         await gateway.close();
         stopRedis();

@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
 import { buildGateway } from '../app.js';
+import type { RunningGateway } from '../app.js';
 import { CliUsageError } from '../errors.js';
 
 /** Usage text for `spinet up`. */
@@ -22,7 +23,7 @@ SPINET_MAX_BODY_BYTES, SPINET_MAX_RESPONSE_BYTES, SPINET_MAX_INSTANCE_MEMORY, SP
 SPINET_ACCESS_LOG, SPINET_SHUTDOWN_GRACE_MS, SPINET_RUNTIME_CONFIG_FILE (or RUNTIME_CONFIG_FILE), SPINET_STATE_DIR, SPINET_KV_MAX_VALUE_BYTES.`;
 
 /** Runs `spinet up`; resolves once the gateway is listening, with a function that stops it. */
-export async function up(argv: string[]): Promise<{ stop: () => Promise<void>; address: string }> {
+export async function up(argv: string[]): Promise<RunningGateway> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -70,5 +71,5 @@ export async function up(argv: string[]): Promise<{ stop: () => Promise<void>; a
     gateway.fastify.log.info({ address: ops }, `metrics and status on ${ops} (/metrics, /.well-known/spinet/status)`);
   }
   gateway.fastify.log.info({ address, app: gateway.tenants.list().map((a) => a.name), workers: config.workers }, `spinet serving on ${address}`);
-  return { stop: () => gateway.close(), address };
+  return { stop: () => gateway.close(), address, gateway };
 }

@@ -23,6 +23,7 @@ export interface GatewayMetrics {
   readonly redisMessages: Counter<'app' | 'component' | 'channel' | 'outcome'>;
   readonly redisConnected: Gauge<'address'>;
   readonly staticFiles: Counter<'app' | 'component' | 'status_class'>;
+  readonly processFaults: Counter<'kind'>;
 }
 
 /** Records a finished run's instance (started, instantiate and call time); runs that never instantiated are skipped. */
@@ -85,6 +86,12 @@ export function buildMetrics(sources: { cache: ComponentCache; executor: Executo
       name: 'spinet_redis_subscriber_connected',
       help: 'Whether the Redis trigger subscriber for an address is connected (1) or reconnecting (0); the address is shown without its password',
       labelNames: ['address'],
+      registers: [registry],
+    }),
+    processFaults: new Counter({
+      name: 'spinet_process_faults_total',
+      help: 'Unhandled promise rejections and uncaught exceptions in the gateway process (each one is a spinet bug)',
+      labelNames: ['kind'],
       registers: [registry],
     }),
     staticFiles: new Counter({

@@ -205,8 +205,9 @@ export class RedisTrigger {
   }
 
   /**
-   * Stops taking messages, lets the ones already being handled finish (up to `graceMs`), and closes
-   * the subscriber connections. Queued messages not yet started are dropped and logged.
+   * Stops taking messages, lets those already received (being handled or queued) finish up to
+   * `graceMs`, and closes the subscriber connections. Messages not started by then are dropped and
+   * logged: pub/sub delivers at most once, so a message received is a message owed a run.
    */
   async close(graceMs: number): Promise<void> {
     if (this.#closed) return;
@@ -214,15 +215,15 @@ export class RedisTrigger {
     const queues: ChannelQueue[] = [];
     for (const sub of this.#subscribers.values()) {
       sub.client.removeAllListeners('messageBuffer');
-      for (const q of sub.channels.values()) {
-        const dropped = q.clear();
-        if (dropped > 0) this.#opts.logger.warn({ channel: q.channel, dropped }, 'redis trigger: shutting down; queued messages dropped');
-        queues.push(q);
-      }
+      queues.push(...sub.channels.values());
     }
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all(queues.map((q) => q.idle())), new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
     clearTimeout(timer);
+    for (const q of queues) {
+      const dropped = q.clear();
+      if (dropped > 0) this.#opts.logger.warn({ channel: q.channel, dropped }, 'redis trigger: shutdown grace ran out; queued messages dropped');
+    }
     await Promise.all(
       [...this.#subscribers.values()].map(async (s) => {
         try {

@@ -3,54 +3,11 @@
  * with a coded message and exit 1; SIGTERM lets an in-flight request finish and exits 0.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { appDir, repoRoot } from '../helpers/gateway.js';
 import { freePort } from '../../server/free-port.js';
-
-const MAIN = path.join(repoRoot, 'dist', 'server', 'main.js');
-
-function run(args: string[], env: Record<string, string> = {}, nodeFlags: string[] = []): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, [...nodeFlags, MAIN, ...args], {
-    env: { ...process.env, SPINET_CACHE_DIR: path.join(repoRoot, '.spinet', 'test-cache'), SPINET_WORKERS: '2', ...env },
-  });
-}
-
-function finished(child: ChildProcessWithoutNullStreams): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-}
-
-function listening(child: ChildProcessWithoutNullStreams): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      const m = /spinet serving on (http:\/\/[^"\s]+)/.exec(out);
-      if (m) resolve(m[1]!);
-    };
-    child.stdout.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`exited ${code} before listening: ${out}`)));
-  });
-}
-
-
-function refused(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.once('error', () => resolve(true));
-  });
-}
+import { finished, listening, refused, runSpinet as run } from '../helpers/spinet-process.js';
 
 t.test('a broken manifest fails with its code, file and key, exits 1, and never listens', async (t) => {
   const dir = t.testdir({ 'spin.toml': 'spin_manifest_version = 2\n[application]\nname = "x"\nbogus = 1\n[[trigger.http]]\nroute = "/"\ncomponent = "missing"\n' });
