@@ -1,7 +1,8 @@
 /**
  * buildGateway(config): the whole gateway, assembled but not listening (tests use `inject()`, the
  * CLI calls `listen`). Loads the app before returning, so a broken manifest or component fails here,
- * before any port is opened.
+ * before any port is opened. With `tenancy` options (`spinet serve`) it starts with no app and apps
+ * come and go through `deployApp` / `removeApp`, each swap atomic.
  */
 import Fastify, { LogController } from 'fastify';
 import type { FastifyInstance } from 'fastify';
@@ -9,7 +10,9 @@ import type { GatewayConfig } from './config.js';
 import { Executor } from './wasm/executor.js';
 import { ComponentCache } from './wasm/component-cache.js';
 import { TenantRegistry } from './tenants/tenant-registry.js';
+import type { TenantClaims, TenantRouting } from './tenants/tenant-registry.js';
 import { loadApp } from './tenants/loaded-app.js';
+import type { LoadedApp } from './tenants/loaded-app.js';
 import { registerHttpTrigger } from './triggers/http.js';
 import { RedisTrigger } from './triggers/redis.js';
 import { registerStaticFiles } from './plugins/static-files.js';
@@ -25,6 +28,7 @@ import { RedisClients } from './capabilities/redis-clients.js';
 import { OutboundHttp } from './capabilities/outbound-http.js';
 import { EMPTY_RUNTIME_CONFIG, loadRuntimeConfig } from './capabilities/runtime-config.js';
 import type { CapabilityServices } from './capabilities/app-capabilities.js';
+import path from 'node:path';
 
 /** A built gateway and the parts tests and the CLI reach into. */
 export interface Gateway {
@@ -36,8 +40,41 @@ export interface Gateway {
   readonly redisTrigger: RedisTrigger;
   /** The operator listener (metrics, status page) when SPINET_METRICS_LISTEN is set; not listening yet. */
   readonly operator: FastifyInstance | undefined;
+  /**
+   * Loads an app (manifest validated, every component read, compiled and checked) without letting it
+   * take traffic. Throws what `loadApp` throws; nothing running changes.
+   */
+  prepareApp(manifestPath: string, opts?: DeployAppOptions): Promise<LoadedApp>;
+  /**
+   * Puts a prepared app in service atomically (replacing the version of the same name), moves its
+   * Redis subscriptions over, and releases the old version once its in-flight requests are done.
+   * Throws TenantConflictError (nothing changes) if its host claims clash with another app's.
+   */
+  activateApp(app: LoadedApp, claims?: TenantClaims): void;
+  /**
+   * prepareApp + activateApp: validate, compile and warm a new version, then swap it in. The way to
+   * hot-swap an app on a running gateway (`spinet watch`, the admin API). In single-app mode
+   * (`spinet up`) the new app replaces the one app, whatever its name.
+   */
+  deployApp(manifestPath: string, opts?: DeployAppOptions): Promise<LoadedApp>;
+  /** `spinet up`: reloads the app from the configured manifest and hot-swaps it in (deployApp). */
+  reload(): Promise<LoadedApp>;
+  /** Takes an app out of service; its in-flight requests finish. False if no app has that name. */
+  removeApp(name: string): boolean;
+  /** Resolves once every version swapped out so far has finished its requests and been released. */
+  settled(): Promise<void>;
   /** Stops taking requests, lets in-flight ones finish (up to the configured grace), frees workers. */
   close(): Promise<void>;
+}
+
+/** How to load one app onto a running gateway. */
+export interface DeployAppOptions {
+  /** Tenant name (metrics label, key-value namespace, `<name>.<base domain>`); the manifest's name by default. */
+  readonly name?: string;
+  /** Custom host names the app claims (multi-tenant mode). */
+  readonly hosts?: readonly string[];
+  /** `--variable`-style values for this app (`name=value`). */
+  readonly variables?: readonly string[];
 }
 
 /** A gateway a CLI command started: its address and how to stop it (no gateway when only help was shown). */
@@ -55,6 +92,13 @@ export interface BuildOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Directory whose `.env` the default variable provider reads; the process's cwd by default. */
   readonly cwd?: string;
+  /**
+   * Multi-tenant mode (`spinet serve`): requests find their app by host name or path prefix, the
+   * gateway starts with no app (config.manifest is not loaded), and apps are deployed at run time.
+   * Tenants get no process environment for their variables (one app must not read another's
+   * SPIN_VARIABLE_*): values come from the deployment and the `.env` in the app's own directory.
+   */
+  readonly tenancy?: TenantRouting;
 }
 
 /** Assembles the gateway for `config` and loads its app. Never listens. */
@@ -82,20 +126,22 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
     onEvict: (digest) => executor.dropComponent(digest),
   });
   metrics = buildMetrics({ cache, executor });
-  const tenants = new TenantRegistry();
+  const tenants = new TenantRegistry(opts.tenancy);
   const embeddedKv = new EmbeddedKv();
   const redis = new RedisClients(log.child({ module: 'redis' }));
   let http: OutboundHttp | undefined;
+  let services: CapabilityServices | undefined;
+  let runtimeConfig = EMPTY_RUNTIME_CONFIG;
   const closeServices = async (): Promise<void> => {
     await Promise.allSettled([embeddedKv.close(), redis.close(), http?.close()]);
   };
   try {
-    const runtimeConfig = config.runtimeConfigFile === undefined ? EMPTY_RUNTIME_CONFIG : await loadRuntimeConfig(config.runtimeConfigFile);
+    runtimeConfig = config.runtimeConfigFile === undefined ? EMPTY_RUNTIME_CONFIG : await loadRuntimeConfig(config.runtimeConfigFile);
     if (runtimeConfig.maxInstanceMemory !== undefined) {
       log.warn({ file: runtimeConfig.path }, 'max_instance_memory in the runtime config is not applied; set SPINET_MAX_INSTANCE_MEMORY (or SPIN_MAX_INSTANCE_MEMORY) instead');
     }
     http = new OutboundHttp(runtimeConfig.outboundHttp.maxConnections !== undefined ? { maxConnections: runtimeConfig.outboundHttp.maxConnections } : {});
-    const services: CapabilityServices = {
+    services = {
       embeddedKv,
       redis,
       http,
@@ -107,15 +153,17 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
         return `http://${host}:${a.port}`;
       },
     };
-    const app = await loadApp(config.manifest, {
-      cache,
-      logger: log,
-      runtimeConfig,
-      services,
-      variables: { cliValues: config.variables, env: opts.env ?? process.env, cwd: opts.cwd ?? process.cwd() },
-      stateDir: config.stateDir,
-    });
-    tenants.replaceAll([app]);
+    if (!opts.tenancy) {
+      const app = await loadApp(config.manifest, {
+        cache,
+        logger: log,
+        runtimeConfig,
+        services,
+        variables: { cliValues: config.variables, env: opts.env ?? process.env, cwd: opts.cwd ?? process.cwd() },
+        stateDir: config.stateDir,
+      });
+      tenants.replaceAll([app]);
+    }
   } catch (err) {
     await executor.close(0);
     await closeServices();
@@ -136,6 +184,61 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
   const redisTrigger = new RedisTrigger({ executor, metrics, logger: log.child({ module: 'redis-trigger' }), limits: config });
   for (const app of tenants.list()) redisTrigger.start(app);
 
+  const capabilityServices = services!;
+  const retiring = new Set<Promise<void>>();
+  // While an app is being prepared its components may be cache hits no registered app holds yet.
+  let preparing = 0;
+  /** Frees what an old version held once its last request is done: worker configs and unused compiled code. */
+  const release = (old: LoadedApp): void => {
+    const done = tenants.drained(old).then(() => {
+      const inUse = new Set<string>();
+      for (const a of tenants.list()) {
+        for (const c of a.components.values()) inUse.add(c.digest);
+        for (const t of a.redisTriggers) inUse.add(t.component.digest);
+      }
+      for (const c of [...old.components.values(), ...old.redisTriggers.map((t) => t.component)]) {
+        executor.dropConfig(c.configKey);
+        if (!inUse.has(c.digest) && preparing === 0) cache.delete(c.digest);
+      }
+      log.info({ app: old.name }, 'previous version released');
+    });
+    retiring.add(done);
+    void done.finally(() => retiring.delete(done));
+  };
+  const prepareApp = async (manifestPath: string, o: DeployAppOptions = {}): Promise<LoadedApp> => {
+    const multi = opts.tenancy !== undefined;
+    preparing++;
+    try {
+      return await loadApp(manifestPath, {
+        cache,
+        logger: log,
+        runtimeConfig,
+        services: capabilityServices,
+        variables: multi
+          ? { cliValues: o.variables ?? [], env: {}, cwd: path.dirname(path.resolve(manifestPath.endsWith('.toml') ? manifestPath : path.join(manifestPath, 'spin.toml'))) }
+          : { cliValues: o.variables ?? config.variables, env: opts.env ?? process.env, cwd: opts.cwd ?? process.cwd() },
+        stateDir: config.stateDir,
+        ...(o.name !== undefined ? { name: o.name } : {}),
+      });
+    } finally {
+      preparing--;
+    }
+  };
+  const activateApp = (app: LoadedApp, claims: TenantClaims = {}): void => {
+    const old = tenants.put(app, claims);
+    redisTrigger.replace(old, app);
+    if (old) release(old);
+    log.info({ app: app.name, hosts: tenants.hostsOf(app.name), replaced: old !== undefined }, old ? 'app swapped to a new version' : 'app deployed');
+  };
+  const deployApp = async (manifestPath: string, o: DeployAppOptions = {}): Promise<LoadedApp> => {
+    const claims = o.hosts ? { hosts: o.hosts } : {};
+    // Fail fast on a name or host clash, before spending a compile on it (activate checks again).
+    if (opts.tenancy && o.name !== undefined) tenants.checkClaims(o.name, claims);
+    const app = await prepareApp(manifestPath, o);
+    activateApp(app, claims);
+    return app;
+  };
+
   let closing: Promise<void> | undefined;
   return {
     fastify,
@@ -145,6 +248,21 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
     metrics,
     redisTrigger,
     operator,
+    prepareApp,
+    activateApp,
+    deployApp,
+    reload: () => deployApp(config.manifest),
+    removeApp(name) {
+      const old = tenants.remove(name);
+      if (!old) return false;
+      redisTrigger.replace(old, undefined);
+      release(old);
+      log.info({ app: name }, 'app removed');
+      return true;
+    },
+    async settled() {
+      while (retiring.size > 0) await Promise.all([...retiring]);
+    },
     close() {
       closing ??= (async () => {
         // One grace period for everything in flight: HTTP requests and Redis messages drain together.

@@ -65,3 +65,17 @@ export class VariablesError extends Error {
 }
 /** A component's capabilities cannot be set up (undefined store label, bad allowed host, bad template). */
 export const CapabilityConfigError = createError('SPINET_ERR_CAPABILITY_CONFIG', '%s', 500);
+
+// ── tenants (app store, bundles, admin API) ───────────────────────────────────────
+/** An app's name or host claims clash with another app's (two apps on one host). */
+export const TenantConflictError = createError('SPINET_ERR_TENANT_CONFLICT', '%s', 409);
+/** No app by that name is deployed (or it has no earlier version to roll back to). */
+export const AppNotFoundError = createError('SPINET_ERR_APP_NOT_FOUND', '%s', 404);
+/** A deployed bundle is unsafe or malformed (traversal, links, devices, outside references, not gzip/tar). */
+export const BundleInvalidError = createError('SPINET_ERR_BUNDLE_INVALID', '%s', 400);
+/** A deployed bundle is over a size or file-count limit (compressed or unpacked). */
+export const BundleTooLargeError = createError('SPINET_ERR_BUNDLE_TOO_LARGE', '%s', 413);
+/** The app store on disk cannot be read or written. */
+export const AppStoreError = createError('SPINET_ERR_APP_STORE', '%s', 500);
+/** An admin API request lacks the right bearer token. */
+export const AdminUnauthorizedError = createError('SPINET_ERR_ADMIN_UNAUTHORIZED', '%s', 401);

@@ -110,6 +110,11 @@ export interface LoadOptions {
   /** `--variable` values, the environment and the working directory (for `.env`). */
   readonly variables: { readonly cliValues: readonly string[]; readonly env: Readonly<Record<string, string | undefined>>; readonly cwd: string };
   readonly stateDir?: string | undefined;
+  /**
+   * The tenant name (`spinet serve`: the name it was deployed under). It labels metrics and logs and
+   * namespaces the embedded key-value store; defaults to the manifest's `[application] name`.
+   */
+  readonly name?: string | undefined;
 }
 
 /** A loaded, routable app. */
@@ -146,7 +151,8 @@ function sourcePathOf(app: ResolvedApp, c: ResolvedComponent): string {
 export async function loadApp(manifestPath: string, opts: LoadOptions): Promise<LoadedApp> {
   const { cache, logger } = opts;
   const manifest = await loadManifest(manifestPath);
-  for (const w of manifest.warnings) logger.warn({ app: manifest.name }, w);
+  const name = opts.name ?? manifest.name;
+  for (const w of manifest.warnings) logger.warn({ app: name }, w);
   const gen = ++generation;
   const variables = await resolveVariables(manifest, {
     cliValues: opts.variables.cliValues,
@@ -155,7 +161,8 @@ export async function loadApp(manifestPath: string, opts: LoadOptions): Promise<
     cwd: opts.variables.cwd,
   });
   const capabilities = buildAppCapabilities({
-    app: manifest,
+    // Key-value namespaces follow the tenant name, so two deployments of one manifest stay apart.
+    app: name === manifest.name ? manifest : { ...manifest, name },
     runtimeConfig: opts.runtimeConfig,
     variables,
     services: opts.services,
@@ -174,7 +181,7 @@ export async function loadApp(manifestPath: string, opts: LoadOptions): Promise<
     if (!isSpinFileserver(c)) continue;
     staticSites.set(id, staticSiteOf(c));
     routed.delete(id);
-    logger.info({ app: manifest.name, component: id, files: c.files.length }, 'spin-fileserver component: files served natively');
+    logger.info({ app: name, component: id, files: c.files.length }, 'spin-fileserver component: files served natively');
   }
 
   const components = new Map<string, HttpComponent>();
@@ -190,14 +197,14 @@ export async function loadApp(manifestPath: string, opts: LoadOptions): Promise<
     const digest = digestOf(bytes);
     const prepared = await cache.get(digest, bytes, label);
     if (prepared.uncappedModules.length > 0) {
-      logger.warn({ app: manifest.name, component: id, modules: prepared.uncappedModules }, 'the instance memory cap cannot be enforced for this component (its memory could not be made importable)');
+      logger.warn({ app: name, component: id, modules: prepared.uncappedModules }, 'the instance memory cap cannot be enforced for this component (its memory could not be made importable)');
     }
     const base = {
       id,
       digest,
-      configKey: `${manifest.name}/${id}/${gen}`,
+      configKey: `${name}/${id}/${gen}`,
       config: {
-        app: manifest.name,
+        app: name,
         component: id,
         environment: Object.entries(c.environment),
         files: c.files,
@@ -208,7 +215,7 @@ export async function loadApp(manifestPath: string, opts: LoadOptions): Promise<
     if (routed.has(id)) components.set(id, { ...base, handler: requireHttpHandler(prepared, label) });
     if (redisRouted.has(id)) redisComponents.set(id, { ...base, handler: requireRedisHandler(prepared, label) });
     logger.info(
-      { app: manifest.name, component: id, digest: digest.slice(0, 12), transpileMs: Math.round(prepared.transpileMs), compileMs: Math.round(prepared.compileMs) },
+      { app: name, component: id, digest: digest.slice(0, 12), transpileMs: Math.round(prepared.transpileMs), compileMs: Math.round(prepared.compileMs) },
       'component ready',
     );
   }
@@ -254,10 +261,10 @@ export async function loadApp(manifestPath: string, opts: LoadOptions): Promise<
     .duplicates()
     .filter((d) => rawOf.get(d.replacedTriggerIndex) === rawOf.get(d.effectiveTriggerIndex))
     .map((d) => `#${d.replacedTriggerIndex + 1} and again by #${d.effectiveTriggerIndex + 1};`);
-  for (const w of router.warnings()) if (!alreadyReported.some((tag) => w.includes(tag))) logger.warn({ app: manifest.name }, w);
+  for (const w of router.warnings()) if (!alreadyReported.some((tag) => w.includes(tag))) logger.warn({ app: name }, w);
 
   return {
-    name: manifest.name,
+    name,
     manifest,
     router,
     components,

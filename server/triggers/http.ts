@@ -123,10 +123,15 @@ export async function registerHttpTrigger(fastify: FastifyInstance, opts: HttpTr
     }
     const q = rawUrl.indexOf('?');
     const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
-    const app = tenants.identify(request);
-    if (path.startsWith('/.well-known/spin/')) return sendWellKnown(app, path, reply);
-    if (!app) return reply.code(404).send();
-    const match = app.router.match(path);
+    const tenant = tenants.identify(request, path);
+    // Routes match the path below a tenant's prefix (`/<app>/...`); the guest still gets the full URL.
+    const routePath = tenant?.path ?? path;
+    if (routePath.startsWith('/.well-known/spin/')) return sendWellKnown(tenant?.app, routePath, reply);
+    if (!tenant) return reply.code(404).send();
+    const app = tenant.app;
+    // This request runs on this version to the end, even if a redeploy swaps the app meanwhile.
+    reply.raw.once('close', tenants.enter(app));
+    const match = app.router.match(routePath);
     if (!match) {
       measure(reply, { app: app.name, component: '', route: '' });
       return reply.code(404).send();
@@ -165,7 +170,7 @@ export async function registerHttpTrigger(fastify: FastifyInstance, opts: HttpTr
     const scheme = request.protocol === 'https' ? 'https' : 'http';
     const socket = request.raw.socket;
     const clientAddr = socket.remoteFamily === 'IPv6' ? `[${socket.remoteAddress}]:${socket.remotePort ?? 0}` : `${socket.remoteAddress ?? '127.0.0.1'}:${socket.remotePort ?? 0}`;
-    const spin = buildSpinHeaders({ scheme, host, pathAndQuery: rawUrl, clientAddr, match });
+    const spin = buildSpinHeaders({ scheme, host, pathAndQuery: rawUrl, clientAddr, match, basePath: tenant.basePath });
 
     let prepared;
     try {

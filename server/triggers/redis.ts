@@ -156,6 +156,34 @@ export class RedisTrigger {
     }
   }
 
+  /**
+   * Swaps one app's subscriptions for another's (a redeploy; either side may be undefined for a first
+   * deploy or a removal) without a gap: the new listeners are added before the old ones go, so a
+   * channel both versions use stays subscribed and its queued messages go to the new version.
+   * Messages already running on the old version finish there. Channels left without listeners are
+   * unsubscribed, and connections left without channels are closed.
+   */
+  replace(old: LoadedApp | undefined, next: LoadedApp | undefined): void {
+    if (this.#closed) return;
+    if (next) this.start(next);
+    if (!old || old === next) return;
+    for (const [address, sub] of this.#subscribers) {
+      for (const [channel, queue] of sub.channels) {
+        const kept = queue.listeners.filter((l) => l.app !== old);
+        if (kept.length === queue.listeners.length) continue;
+        queue.listeners.splice(0, queue.listeners.length, ...kept);
+        if (kept.length > 0) continue;
+        sub.channels.delete(channel);
+        queue.clear();
+        sub.client.unsubscribe(channel).catch(() => {});
+      }
+      if (sub.channels.size === 0) {
+        this.#subscribers.delete(address);
+        sub.client.quit().catch(() => sub.client.disconnect());
+      }
+    }
+  }
+
   /** Runs one message in a fresh instance of the listener's component. */
   async dispatch(listener: Listener, payload: Buffer): Promise<void> {
     const { app, subscription } = listener;

@@ -78,6 +78,14 @@ export class ComponentCache {
     return this.#lru.peek(digest);
   }
 
+  /**
+   * Drops an entry no loaded app uses any more (its workers forget it too, through onEvict). An entry
+   * still compiling is left alone: deleting it would fail the load waiting for it.
+   */
+  delete(digest: string): void {
+    if (this.#lru.peek(digest) !== undefined) this.#lru.delete(digest);
+  }
+
   /** Entries and bytes held now. */
   get size(): { entries: number; bytes: number } {
     return { entries: this.#lru.size, bytes: this.#lru.calculatedSize };
