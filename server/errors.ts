@@ -79,3 +79,7 @@ export const BundleTooLargeError = createError('SPINET_ERR_BUNDLE_TOO_LARGE', '%
 export const AppStoreError = createError('SPINET_ERR_APP_STORE', '%s', 500);
 /** An admin API request lacks the right bearer token. */
 export const AdminUnauthorizedError = createError('SPINET_ERR_ADMIN_UNAUTHORIZED', '%s', 401);
+/** An admin API request is malformed (fails its schema, or carries no bundle). */
+export const AdminRequestError = createError('SPINET_ERR_ADMIN_REQUEST', '%s', 400);
+/** An admin API request failed for a reason inside the gateway (details in the log). */
+export const AdminInternalError = createError('SPINET_ERR_ADMIN_INTERNAL', '%s', 500);

@@ -187,7 +187,12 @@ export async function checkBundleManifest(root: string): Promise<ResolvedApp> {
   const manifestPath = path.join(root, 'spin.toml');
   const st = await stat(manifestPath).catch(() => undefined);
   if (!st?.isFile()) throw new BundleInvalidError('bundle has no spin.toml at its top level; pack the app directory itself (spinet deploy does)');
-  const app = await loadManifest(manifestPath);
+  const app = await loadManifest(manifestPath).catch((err: unknown) => {
+    // The loader refuses escaping mounts itself; for a bundle that is a hostile-input refusal (400).
+    const e = err as { code?: string; message?: string };
+    if (e.code === 'SPINET_ERR_MANIFEST_FILES' && /outside/.test(e.message ?? '')) throw new BundleInvalidError(`refers outside the bundle: ${e.message}`, { cause: err });
+    throw err;
+  });
   const real = await realpath(root);
   const within = (p: string): boolean => inside(root, p) || inside(real, p) || inside(app.root, p);
   for (const c of app.components.values()) {

@@ -458,7 +458,8 @@ class WorkerSlot {
         this.loaded.delete(msg.digest);
         w?.reject(new GuestFailedError(`component glue failed to load: ${msg.error}`));
       } else {
-        this.ready.add(msg.digest);
+        // Dropped while loading (its app was released): the worker drops it right after; not ready.
+        if (this.loaded.has(msg.digest)) this.ready.add(msg.digest);
         w?.resolve();
       }
       return;
@@ -584,7 +585,10 @@ export class Executor {
     }
     slot.ensureLoaded(req.component).then(
       () => {
-        if (slot.job === job && !slot.dead) this.#launch(slot, job);
+        if (slot.job !== job || slot.dead) return;
+        // The component was dropped while it loaded (a redeploy released it and compiled it again): load it again.
+        if (!slot.ready.has(req.component.digest)) this.#start(slot, job);
+        else this.#launch(slot, job);
       },
       (err: unknown) => {
         job.finish({ outcome: 'instantiate', message: (err as Error).message, instantiateUs: 0, callUs: 0 });
@@ -719,6 +723,8 @@ export class Executor {
   /** Forget a component everywhere (evicted from the precompile cache). */
   dropComponent(digest: string): void {
     for (const s of [...this.#slots, ...(this.#spare ? [this.#spare] : [])]) {
+      // `ready` too: a component compiled again after a drop must be loaded again before it runs.
+      s.ready.delete(digest);
       if (s.loaded.delete(digest)) s.post({ t: 'drop', digest });
     }
   }

@@ -58,5 +58,5 @@ export async function multiTenantGateway(stateDir: string, routing: TenantRoutin
     { stateDir },
     { SPINET_WORKERS: '2', SPINET_CACHE_DIR: path.join(repoRoot, '.spinet', 'test-cache'), SPINET_LOG_LEVEL: 'warn', ...env },
   );
-  return buildGateway(config, { logger: { level: 'silent' }, env: {}, cwd: repoRoot, tenancy: routing });
+  return buildGateway(config, { logger: { level: process.env.SPINET_TEST_LOG ?? 'silent' }, env: {}, cwd: repoRoot, tenancy: routing });
 }

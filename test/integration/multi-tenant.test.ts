@@ -127,6 +127,20 @@ t.test('many requests during ten redeploys all succeed', async (t) => {
   t.equal(gw.tenants.list().length, 1);
 });
 
+t.test('a version whose component was released and compiled again runs (regression: workers kept it as ready)', async (t) => {
+  const dir = await tempDir();
+  const gw = await multiTenantGateway(dir);
+  t.teardown(() => gw.close());
+  const a = await writeApp(dir, { name: 'x', wasm: builtWasm('hello') }, 'a');
+  const b = await writeApp(dir, { name: 'x', wasm: builtWasm('spin-headers') }, 'b');
+  await gw.deployApp(a, { name: 'back' });
+  t.equal((await gw.fastify.inject({ url: '/', headers: { host: 'back.apps.test' } })).body, HELLO);
+  await gw.deployApp(b, { name: 'back' });
+  await gw.settled();
+  await gw.deployApp(a, { name: 'back' });
+  for (let i = 0; i < 4; i++) t.equal((await gw.fastify.inject({ url: '/', headers: { host: 'back.apps.test' } })).body, HELLO, `request ${i + 1} after the rollback`);
+});
+
 t.test('a removed app is no longer found, while other apps keep serving', async (t) => {
   const dir = await tempDir();
   const gw = await multiTenantGateway(dir);
