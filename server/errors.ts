@@ -11,6 +11,14 @@ import createError from '@fastify/error';
 export const ConfigInvalidError = createError('SPINET_ERR_CONFIG_INVALID', '%s', 500);
 /** A CLI invocation is wrong (unknown command, bad flag). */
 export const CliUsageError = createError('SPINET_ERR_CLI_USAGE', '%s', 500);
+/** `spinet new` / `add` was given a template that does not exist. */
+export const TemplateUnknownError = createError('SPINET_ERR_TEMPLATE_UNKNOWN', '%s', 500);
+/** `spinet new` / `add` was given an app or component name that Spin would not accept. */
+export const TemplateNameError = createError('SPINET_ERR_TEMPLATE_NAME', '%s', 500);
+/** `spinet new` / `add` would overwrite something: the directory exists, or the component id is taken. */
+export const TemplateTargetError = createError('SPINET_ERR_TEMPLATE_TARGET', '%s', 500);
+/** `spinet doctor` found something required missing (each finding says what to do). */
+export const DoctorFailedError = createError('SPINET_ERR_DOCTOR', '%s', 500);
 
 // ── manifest (spin.toml) ─────────────────────────────────────────────────────────
 /** The manifest file cannot be found or read. */

@@ -5,6 +5,12 @@
  */
 import { up, UP_USAGE } from './cli/up.js';
 import { demo, DEMO_USAGE } from './cli/demo.js';
+import { serve, SERVE_USAGE } from './cli/serve.js';
+import { deploy, apps } from './cli/deploy.js';
+import { newApp } from './cli/new.js';
+import { add } from './cli/add.js';
+import { build, buildUpAsUpArgs } from './cli/build.js';
+import { componentize } from './cli/componentize.js';
 import type { RunningGateway } from './app.js';
 
 const USAGE = `spinet: run Spin (WebAssembly component) apps on Node.js
@@ -12,11 +18,20 @@ const USAGE = `spinet: run Spin (WebAssembly component) apps on Node.js
 Commands:
   up [APP_DIR | -f spin.toml] [--listen HOST:PORT]   serve a Spin app (default listen 127.0.0.1:3000)
   demo [--listen HOST:PORT] [--redis URL]            serve Finicky Whiskers, the demo game (with Redis)
+  serve [--store DIR] [--base-domain D]              serve many apps from an app store, deployed at run time
+  deploy [APP_DIR] [--name N] [--host H]             build, pack and deploy an app to a spinet serve gateway
+  apps [list | show | rollback | delete NAME]        manage the apps on a spinet serve gateway
+  new TEMPLATE NAME | new --list                     create an app from a template (http-ts, kv-ts, ...)
+  add TEMPLATE NAME                                  add a component to the app in this directory
+  build [APP_DIR] [--up]                             build the app's components (then serve it with --up)
+  componentize ENTRY -o OUT.wasm                     build one TypeScript/JavaScript guest into a component
   help                                               show this help
 
 ${UP_USAGE}
 
-${DEMO_USAGE}`;
+${DEMO_USAGE}
+
+${SERVE_USAGE}`;
 
 function fail(err: unknown): never {
   const e = err as { code?: string; message?: string; stack?: string };
@@ -51,11 +66,15 @@ function guardProcess(running: RunningGateway, stopAndExit: (code: number) => vo
 }
 
 async function main(): Promise<void> {
-  const [command, ...rest] = process.argv.slice(2);
+  const [first, ...args] = process.argv.slice(2);
+  // `spinet build --up ...` is `spinet up --build ...`: one serving path.
+  const asUp = first === 'build' ? buildUpAsUpArgs(args) : undefined;
+  const [command, rest] = asUp === undefined ? [first, args] : ['up', asUp];
   switch (command) {
     case 'up':
+    case 'serve':
     case 'demo': {
-      const running = await (command === 'up' ? up(rest) : demo(rest));
+      const running = await (command === 'up' ? up(rest) : command === 'serve' ? serve(rest) : demo(rest));
       if (!running.address) return;
       let stopping = false;
       const stopAndExit = (code: number): void => {
@@ -79,6 +98,19 @@ async function main(): Promise<void> {
       guardProcess(running, stopAndExit);
       return;
     }
+    case 'new':
+      return newApp(rest);
+    case 'add':
+      return add(rest);
+    case 'build':
+      await build(rest);
+      return;
+    case 'componentize':
+      return componentize(rest);
+    case 'deploy':
+      return deploy(rest);
+    case 'apps':
+      return apps(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -13,7 +13,7 @@ import { access, readFile, readdir } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { parse } from 'smol-toml';
-import { buildGuest, GUEST_WIT_DIR } from './guest-builder.js';
+import { buildGuest, guestWorld, GUEST_WIT_DIR } from './guest-builder.js';
 
 /** componentize-js is CPU- and memory-hungry; these machines have two cores. */
 const PARALLEL = 2;
@@ -29,10 +29,7 @@ interface GuestJob {
   readonly outFile: string;
   /** A `[component.x.build] command` to run instead (components that are not TypeScript guests). */
   readonly command?: { readonly line: string; readonly cwd: string };
-  /**
-   * The WIT world: Redis-trigger guests get `spin-redis-guest`; guests that use the SDK
-   * (components/sdk/spin.ts) get Spin's host interfaces; the rest plain `http-guest`.
-   */
+  /** The WIT world, picked from the source by guestWorld (guest-builder.ts). */
   readonly world: string;
 }
 
@@ -76,11 +73,7 @@ async function appGuests(app: string): Promise<GuestJob[]> {
     const outFile = path.resolve(appDir, source);
     // Several components may run one binary with different permissions: build it once.
     if (jobs.some((j) => j.outFile === outFile)) continue;
-    const text = await readFile(entry, 'utf8');
-    const usesSdk = /from\s+['"][^'"]*sdk\/spin(\.js)?['"]|from\s+['"]fermyon:spin\//.test(text);
-    // A Redis-trigger guest exports `inboundRedis` (Spin's JS convention for fermyon:spin/inbound-redis).
-    const redisGuest = /export\s+const\s+inboundRedis\b/.test(text);
-    jobs.push({ name: id, app, component: id, entry, outFile, world: redisGuest ? 'spin-redis-guest' : usesSdk ? 'spin-http-guest' : 'http-guest' });
+    jobs.push({ name: id, app, component: id, entry, outFile, world: guestWorld(await readFile(entry, 'utf8')) });
   }
   return jobs.map((j) => ({ ...j, name: jobs.length === 1 && j.component === app ? app : `${app}/${j.component}` }));
 }

@@ -8,7 +8,13 @@
  * calling process for the whole build, so the componentize step runs in a child process: builds stay
  * asynchronous and several can run at once.
  *
- * The build tools are devDependencies and imported lazily: the gateway runs without them.
+ * Guests import spinet's SDK as `@spinet/sdk` (components/sdk/spin.ts, resolved here), so an app made
+ * by `spinet new` outside this repository needs no node_modules of its own. The world is picked from
+ * the source (guestWorld) unless the caller names one. This is the one builder behind
+ * `npm run build:components`, `spinet build` and `spinet componentize`.
+ *
+ * The build tools (esbuild, componentize-js, jco) are dependencies imported lazily: the gateway's
+ * request path never loads them.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -37,6 +43,23 @@ const repoRoot = path.resolve(path.dirname(thisFile), '..', '..', '..');
 export const GUEST_WIT_DIR = path.join(repoRoot, 'components', 'wit');
 /** Default home of generated build inputs (the WASI WIT deps); gitignored, never committed. */
 export const DEFAULT_BUILD_CACHE_DIR = path.join(repoRoot, 'components', '.build');
+/** spinet's guest SDK; guests import it as `@spinet/sdk` (or by a relative path inside this repo). */
+export const GUEST_SDK_ENTRY = path.join(repoRoot, 'components', 'sdk', 'spin.ts');
+/** Type declarations for guests (StarlingMonkey globals, Spin and WASI interfaces), for editors and tsc. */
+export const GUEST_TYPES_DIR = path.join(repoRoot, 'components', 'types');
+/** The import specifier that names spinet's guest SDK. */
+export const GUEST_SDK_SPECIFIER = '@spinet/sdk';
+
+/**
+ * The world a guest's source needs: Redis-trigger guests (they export `inboundRedis`, Spin's JS
+ * convention for fermyon:spin/inbound-redis) get `spin-redis-guest`; guests that use the SDK or import
+ * fermyon:spin interfaces get `spin-http-guest` (Spin's host interfaces); the rest plain `http-guest`.
+ */
+export function guestWorld(sourceText: string): string {
+  if (/export\s+const\s+inboundRedis\b/.test(sourceText)) return 'spin-redis-guest';
+  if (/from\s+['"](?:[^'"]*sdk\/spin(?:\.js)?|@spinet\/sdk|fermyon:spin\/[^'"]*)['"]/.test(sourceText)) return 'spin-http-guest';
+  return DEFAULT_WORLD;
+}
 
 /** What to build. */
 export interface GuestBuildOptions {
@@ -50,7 +73,15 @@ export interface GuestBuildOptions {
   readonly cacheDir?: string;
   /** Name used in messages; defaults to the output file's base name. */
   readonly name?: string;
+  /**
+   * Told about slow steps as they start and, every few seconds, that they are still running (one
+   * plain line each); not called for a cached build.
+   */
+  readonly onProgress?: (line: string) => void;
 }
+
+/** How often a running componentize step reports that it is still running. */
+const PROGRESS_EVERY_MS = 5_000;
 
 /** The outcome of one buildGuest call. */
 export interface GuestBuildResult {
@@ -71,7 +102,7 @@ export async function buildGuest(opts: GuestBuildOptions): Promise<GuestBuildRes
   const started = performance.now();
   const outFile = path.resolve(opts.outFile);
   const name = opts.name ?? path.basename(outFile, '.wasm');
-  const world = opts.world ?? DEFAULT_WORLD;
+  const world = opts.world ?? guestWorld(await readEntry(path.resolve(opts.entry), name));
 
   const [source, wit, componentizeVersion, jcoVersion] = await Promise.all([
     bundle(path.resolve(opts.entry), name),
@@ -103,13 +134,19 @@ export async function buildGuest(opts: GuestBuildOptions): Promise<GuestBuildRes
     await writeFile(jsPath, source);
     // Written next to outFile so the final rename stays on one file system (atomic).
     const tmpOut = `${outFile}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    const progress = opts.onProgress;
+    const componentizeStarted = performance.now();
+    progress?.(`${name}: componentizing (world ${world}; this takes about 10-30 s)`);
+    const ticker = progress === undefined ? undefined : setInterval(() => progress(`${name}: still componentizing (${((performance.now() - componentizeStarted) / 1000).toFixed(0)} s)`), PROGRESS_EVERY_MS);
     try {
       await componentizeInChild({ sourcePath: jsPath, witPath: wit.dir, worldName: world, outFile: tmpOut }, name);
+      clearInterval(ticker);
       const { size } = await stat(tmpOut);
       await rename(tmpOut, outFile);
       await writeAtomically(stampFile, `${inputHash}\n`);
       return { name, outFile, cached: false, ms: performance.now() - started, bytes: size, inputHash };
     } finally {
+      clearInterval(ticker);
       await rm(tmpOut, { force: true });
     }
   } finally {
@@ -123,6 +160,14 @@ interface ComponentizeJob {
   readonly witPath: string;
   readonly worldName: string;
   readonly outFile: string;
+}
+
+async function readEntry(entry: string, name: string): Promise<string> {
+  try {
+    return await readFile(entry, 'utf8');
+  } catch (error) {
+    throw new GuestBuildError(`guest ${name}: cannot read its entry ${entry} (${errorText(error)}); check the path (relative to the component's workdir)`, { cause: error });
+  }
 }
 
 async function bundle(entry: string, name: string): Promise<string> {
@@ -143,6 +188,8 @@ async function bundle(entry: string, name: string): Promise<string> {
       mainFields: ['module', 'main'],
       // Guests import WIT interfaces by their versioned names; componentize-js binds those, not esbuild.
       external: ['wasi:*', 'fermyon:*', 'spin:*'],
+      // Apps made by `spinet new` live anywhere and have no node_modules: the SDK comes from spinet.
+      alias: { [GUEST_SDK_SPECIFIER]: GUEST_SDK_ENTRY },
     });
     const out = result.outputFiles[0];
     if (out === undefined) throw new Error('esbuild produced no output');
@@ -287,7 +334,7 @@ async function importTool<T>(specifier: string, name: string): Promise<T> {
   try {
     return (await import(specifier)) as T;
   } catch (error) {
-    throw new GuestBuildError(`guest ${name}: cannot load ${specifier} (a devDependency; run npm install): ${errorText(error)}`, { cause: error });
+    throw new GuestBuildError(`guest ${name}: cannot load ${specifier} (a dependency of spinet; run npm install in spinet's directory): ${errorText(error)}`, { cause: error });
   }
 }
 
@@ -296,7 +343,7 @@ async function packageRoot(specifier: string, name: string): Promise<string> {
   try {
     dir = path.dirname(fileURLToPath(import.meta.resolve(specifier)));
   } catch (error) {
-    throw new GuestBuildError(`guest ${name}: cannot find ${specifier} (a devDependency; run npm install): ${errorText(error)}`, { cause: error });
+    throw new GuestBuildError(`guest ${name}: cannot find ${specifier} (a dependency of spinet; run npm install in spinet's directory): ${errorText(error)}`, { cause: error });
   }
   for (;;) {
     const manifest = await readFile(path.join(dir, 'package.json'), 'utf8').catch(() => undefined);

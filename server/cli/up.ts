@@ -7,17 +7,19 @@ import { loadConfig } from '../config.js';
 import { buildGateway } from '../app.js';
 import type { RunningGateway } from '../app.js';
 import { CliUsageError } from '../errors.js';
+import { buildWithProgress } from './build.js';
 
 /** Usage text for `spinet up`. */
 export const UP_USAGE = `Usage: spinet up [APP_DIR | -f spin.toml] [--listen HOST:PORT] [--workers N] [--deadline-ms MS] [--log-level LEVEL]
                  [--runtime-config-file FILE] [--state-dir DIR] [--variable NAME=VALUE | NAME=@FILE | @FILE.json | @FILE.toml]...
-                 [--metrics-listen HOST:PORT]
+                 [--metrics-listen HOST:PORT] [--build]
 
 Serves a Spin app. APP_DIR (or -f) is a spin.toml or the directory holding one (default: .).
 --runtime-config-file  Spin runtime config: [key_value_store.<label>] (type "spin" or "redis"), [[variables_provider]].
 --state-dir            where the embedded key-value store lives (default: .spin next to spin.toml).
 --variable             an application variable value (repeatable); also SPIN_VARIABLE_<NAME> and ./.env.
 --metrics-listen       a separate listener for /metrics and the status page (SPINET_METRICS_LISTEN).
+--build                run spinet build first (same as spinet build --up); a failed build serves nothing.
 Environment: SPINET_LISTEN (or SPIN_HTTP_LISTEN_ADDR), SPINET_WORKERS, SPINET_DEADLINE_MS,
 SPINET_MAX_BODY_BYTES, SPINET_MAX_RESPONSE_BYTES, SPINET_MAX_INSTANCE_MEMORY, SPINET_MAX_QUEUE, SPINET_CACHE_MAX_BYTES, SPINET_CACHE_DIR, SPINET_LOG_LEVEL,
 SPINET_ACCESS_LOG, SPINET_SHUTDOWN_GRACE_MS, SPINET_RUNTIME_CONFIG_FILE (or RUNTIME_CONFIG_FILE), SPINET_STATE_DIR, SPINET_KV_MAX_VALUE_BYTES.`;
@@ -39,6 +41,7 @@ export async function up(argv: string[]): Promise<RunningGateway> {
         'state-dir': { type: 'string' },
         variable: { type: 'string', multiple: true },
         'metrics-listen': { type: 'string' },
+        build: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -53,6 +56,7 @@ export async function up(argv: string[]): Promise<RunningGateway> {
   if (positionals.length > 1 || (positionals.length === 1 && values.from)) {
     throw new CliUsageError(`give the app once, as a directory argument or with -f\n\n${UP_USAGE}`);
   }
+  if (values.build) await buildWithProgress(values.from ?? positionals[0] ?? '.');
   const config = loadConfig({
     manifest: values.from ?? positionals[0],
     listen: values.listen,

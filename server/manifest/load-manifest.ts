@@ -11,6 +11,7 @@ import { resolveComponentSource } from './component-source.js';
 import { resolveFileMounts } from './file-mounts.js';
 import { ManifestDiagnostics } from './manifest-diagnostics.js';
 import { validateManifest } from './manifest-schema.js';
+import type { ManifestDraft } from './manifest-schema.js';
 import { buildTomlLocator } from './toml-locator.js';
 import type { ResolvedApp, ResolvedComponent } from './types.js';
 
@@ -64,8 +65,25 @@ function parseToml(text: string, displayPath: string): Record<string, unknown> {
   }
 }
 
-/** Loads, validates and resolves a Spin manifest v2; `pathOrDir` is a spin.toml or a directory holding one. */
-export async function loadManifest(pathOrDir: string): Promise<ResolvedApp> {
+/** A validated manifest whose paths are not resolved yet (no file is checked): what `spinet build` reads. */
+export interface ManifestDraftFile {
+  /** Absolute path of the spin.toml. */
+  readonly manifestPath: string;
+  /** The path as the user spelled it, for messages. */
+  readonly displayPath: string;
+  readonly draft: ManifestDraft;
+}
+
+/**
+ * Locates, reads, parses and validates a spin.toml without touching the files it names, so it works
+ * before the components are built. Throws the same SPINET_ERR_MANIFEST_* errors as loadManifest.
+ */
+export async function readManifestDraft(pathOrDir: string): Promise<ManifestDraftFile> {
+  const { manifestPath, displayPath, draft } = await readDraft(pathOrDir);
+  return { manifestPath, displayPath, draft };
+}
+
+async function readDraft(pathOrDir: string): Promise<ManifestDraftFile & { diag: ManifestDiagnostics }> {
   const { manifestPath, displayPath } = await locateManifest(pathOrDir);
   let text: string;
   try {
@@ -82,7 +100,12 @@ export async function loadManifest(pathOrDir: string): Promise<ResolvedApp> {
 
   const doc = parseToml(text, displayPath);
   const diag = new ManifestDiagnostics(displayPath, buildTomlLocator(text));
-  const draft = validateManifest(doc, diag);
+  return { manifestPath, displayPath, draft: validateManifest(doc, diag), diag };
+}
+
+/** Loads, validates and resolves a Spin manifest v2; `pathOrDir` is a spin.toml or a directory holding one. */
+export async function loadManifest(pathOrDir: string): Promise<ResolvedApp> {
+  const { manifestPath, draft, diag } = await readDraft(pathOrDir);
 
   // Realpath so that file mounts, which are confined to the root, compare against the real location.
   const root = await realpath(path.dirname(manifestPath));

@@ -1,0 +1,1 @@
+document.getElementById('now').textContent = `Loaded at ${new Date().toLocaleTimeString()}.`;
