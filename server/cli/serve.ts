@@ -1,0 +1,112 @@
+/**
+ * `spinet serve`: a gateway for many apps. It starts with the apps already in its app store (none on
+ * a new store) and takes deploys, rollbacks and deletions on its admin API while it serves. Apps are
+ * found by host (`<app>.<base domain>`, custom hosts) and, unless turned off, by path prefix.
+ */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig, parseListen } from '../config.js';
+import { buildGateway } from '../app.js';
+import type { RunningGateway } from '../app.js';
+import { buildAdminApi } from '../plugins/admin-api.js';
+import { AppService } from '../tenants/app-service.js';
+import { AppStore } from '../tenants/app-store.js';
+import { CliUsageError, ConfigInvalidError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+
+/** Usage text for `spinet serve`. */
+export const SERVE_USAGE = `Usage: spinet serve [--store DIR] [--base-domain DOMAIN] [--no-path-prefix] [--listen HOST:PORT]
+                    [--admin-listen HOST:PORT] [--admin-local-only] [--state-dir DIR] [--workers N] [--log-level LEVEL]
+                    [--runtime-config-file FILE] [--metrics-listen HOST:PORT]
+
+Serves every app in the app store and takes deploys on the admin API (spinet deploy, spinet apps).
+--store              the app store directory (SPINET_STORE; default ./.spinet-store)
+--base-domain        app <name> answers on <name>.<DOMAIN> (SPINET_BASE_DOMAIN; default localhost)
+--no-path-prefix     do not route /<name>/... to app <name> on other hosts (SPINET_PATH_PREFIX=false)
+--admin-listen       the admin API's own listener (SPINET_ADMIN_LISTEN; default 127.0.0.1:3001)
+--admin-local-only   allow no token (SPINET_ADMIN_TOKEN) when the admin API listens on loopback only
+--state-dir          key-value data of every app, namespaced per app (default <store>/state)`;
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/** Runs `spinet serve`; resolves once both listeners are up. */
+export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<RunningGateway> {
+  let values;
+  try {
+    values = parseArgs({
+      args: argv,
+      allowPositionals: false,
+      options: {
+        store: { type: 'string' },
+        'base-domain': { type: 'string' },
+        'no-path-prefix': { type: 'boolean' },
+        listen: { type: 'string' },
+        'admin-listen': { type: 'string' },
+        'admin-local-only': { type: 'boolean' },
+        'state-dir': { type: 'string' },
+        workers: { type: 'string' },
+        'log-level': { type: 'string' },
+        'runtime-config-file': { type: 'string' },
+        'metrics-listen': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (err) {
+    throw new CliUsageError(`${(err as Error).message}\n\n${SERVE_USAGE}`);
+  }
+  if (values.help) {
+    process.stdout.write(`${SERVE_USAGE}\n`);
+    return { stop: async () => {}, address: '' };
+  }
+  const storeDir = path.resolve(values.store ?? env.SPINET_STORE ?? '.spinet-store');
+  const adminListen = parseListen(values['admin-listen'] ?? env.SPINET_ADMIN_LISTEN ?? '127.0.0.1:3001', values['admin-listen'] ? '--admin-listen' : 'SPINET_ADMIN_LISTEN');
+  const token = env.SPINET_ADMIN_TOKEN === '' ? undefined : env.SPINET_ADMIN_TOKEN;
+  const localOnly = values['admin-local-only'] === true;
+  if (token === undefined && !localOnly) {
+    throw new ConfigInvalidError('the admin API needs a token: set SPINET_ADMIN_TOKEN, or pass --admin-local-only to run it without one on 127.0.0.1');
+  }
+  if (localOnly && !LOOPBACK.has(adminListen.host)) {
+    throw new ConfigInvalidError(`--admin-local-only: the admin API must listen on loopback (127.0.0.1 or ::1), not ${adminListen.host}; set SPINET_ADMIN_TOKEN to listen elsewhere`);
+  }
+  const pathPrefixRaw = env.SPINET_PATH_PREFIX ?? 'true';
+  if (!['true', 'false', '1', '0'].includes(pathPrefixRaw)) throw new ConfigInvalidError(`SPINET_PATH_PREFIX: "${pathPrefixRaw}" must be true or false`);
+  const config = loadConfig(
+    {
+      listen: values.listen,
+      workers: values.workers,
+      logLevel: values['log-level'],
+      runtimeConfigFile: values['runtime-config-file'],
+      stateDir: values['state-dir'] ?? env.SPINET_STATE_DIR ?? path.join(storeDir, 'state'),
+      metricsListen: values['metrics-listen'],
+    },
+    env,
+  );
+  const gateway = await buildGateway(config, {
+    tenancy: {
+      baseDomain: values['base-domain'] ?? env.SPINET_BASE_DOMAIN ?? 'localhost',
+      pathPrefix: values['no-path-prefix'] !== true && (pathPrefixRaw === 'true' || pathPrefixRaw === '1'),
+    },
+  });
+  const log = gateway.fastify.log as unknown as Logger;
+  const service = new AppService({ store: new AppStore(storeDir), host: gateway, logger: log.child({ module: 'apps' }) });
+  let admin;
+  try {
+    await service.loadAll();
+    admin = await buildAdminApi({ service, token, logger: false });
+  } catch (err) {
+    await gateway.close();
+    throw err;
+  }
+  const address = await gateway.fastify.listen({ host: config.host, port: config.port });
+  const adminAddress = await admin.listen({ host: adminListen.host, port: adminListen.port });
+  if (gateway.operator && config.metricsListen) await gateway.operator.listen({ host: config.metricsListen.host, port: config.metricsListen.port });
+  gateway.fastify.log.info({ address, admin: adminAddress, store: storeDir, apps: gateway.tenants.list().map((a) => a.name) }, `spinet serving apps on ${address}; admin API on ${adminAddress}`);
+  return {
+    address,
+    gateway,
+    stop: async () => {
+      await admin.close();
+      await gateway.close();
+    },
+  };
+}
