@@ -11,6 +11,7 @@ import { newApp } from './cli/new.js';
 import { add } from './cli/add.js';
 import { build, buildUpAsUpArgs } from './cli/build.js';
 import { componentize } from './cli/componentize.js';
+import { doctor } from './cli/doctor.js';
 import type { RunningGateway } from './app.js';
 
 const USAGE = `spinet: run Spin (WebAssembly component) apps on Node.js
@@ -25,6 +26,7 @@ Commands:
   add TEMPLATE NAME                                  add a component to the app in this directory
   build [APP_DIR] [--up]                             build the app's components (then serve it with --up)
   componentize ENTRY -o OUT.wasm                     build one TypeScript/JavaScript guest into a component
+  doctor [APP_DIR]                                   check Node, build tools and the Redis an app needs
   help                                               show this help
 
 ${UP_USAGE}
@@ -107,6 +109,8 @@ async function main(): Promise<void> {
       return;
     case 'componentize':
       return componentize(rest);
+    case 'doctor':
+      return doctor(rest);
     case 'deploy':
       return deploy(rest);
     case 'apps':
