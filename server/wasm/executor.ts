@@ -23,6 +23,8 @@ import type { PreparedComponent } from './component-loader.js';
 import { HostCallError } from '../capabilities/host-session.js';
 import type { HostSession } from '../capabilities/host-session.js';
 import type { CallReport, ControlMessage, EventMessage, GuestConfig, ReportMessage, RequestHead, RunOutcome } from './worker-protocol.js';
+import { ACTIVITY_WINDOW_MS, FairQueue, mayStart, queueShare } from './fair-queue.js';
+import type { PoolState } from './fair-queue.js';
 
 /** Executor settings. */
 export interface ExecutorOptions {
@@ -149,6 +151,11 @@ class Job {
   /** The run message was sent to a worker. */
   posted = false;
   pump: BodyPump | undefined;
+
+  /** The app the request belongs to: the unit of fair sharing. */
+  get tenant(): string {
+    return this.req.config.app;
+  }
 
   constructor(id: number, req: GuestRequest) {
     this.id = id;
@@ -499,7 +506,8 @@ export class Executor {
   readonly #opts: Required<Omit<ExecutorOptions, 'logger'>> & { logger: Logger };
   readonly #slots: WorkerSlot[] = [];
   #spare: WorkerSlot | undefined;
-  readonly #queue: Job[] = [];
+  readonly #queue = new FairQueue<Job>();
+  #repump: NodeJS.Timeout | undefined;
   #nextId = 1;
   #closed = false;
   readonly #idleWaiters: Array<() => void> = [];
@@ -522,7 +530,7 @@ export class Executor {
   get load(): { running: number; queued: number; workers: number } {
     return {
       running: this.#slots.filter((s) => s.job).length,
-      queued: this.#queue.length + this.#slots.filter((s) => s.next).length,
+      queued: this.#queue.size + this.#slots.filter((s) => s.next).length,
       workers: this.#slots.length,
     };
   }
@@ -530,28 +538,68 @@ export class Executor {
   /** Starts one request; the handle's promises never reject except `response` (typed errors). */
   run(req: GuestRequest): RunHandle {
     const job = new Job(this.#nextId++, req);
-    const handle: RunHandle = { response: job.response, done: job.done, cancel: () => job.cancel() };
+    const handle: RunHandle = { response: job.response, done: job.done, cancel: () => this.#cancel(job) };
     if (this.#closed) {
       job.finish({ outcome: 'rejected', message: 'executor is shutting down', instantiateUs: 0, callUs: 0 });
       job.fail(new ExecutorClosedError('the gateway is shutting down'));
       return handle;
     }
-    const slot = this.#freeSlot(req.component.digest);
-    if (slot) {
-      this.#start(slot, job);
-      return handle;
+    const now = performance.now();
+    this.#queue.touch(job.tenant, now);
+    const pool = this.#pool(now);
+    if (mayStart(job.tenant, pool)) {
+      const slot = this.#freeSlot(req.component.digest);
+      if (slot) {
+        this.#start(slot, job);
+        return handle;
+      }
     }
-    // Requests posted ahead to busy workers count as waiting: the bound is on everything not running.
+    // Requests posted ahead to busy workers count as waiting: the bound is on everything not running,
+    // and each active app may fill only its share of it.
     const waiting = this.load.queued;
-    if (waiting >= this.#opts.maxQueue) {
-      job.fail(new ExecutorOverloadedError(`all ${this.#slots.length} workers are busy and ${waiting} requests are waiting`));
+    const mine = this.#queue.sizeOf(job.tenant) + this.#slots.filter((s) => s.next?.tenant === job.tenant).length;
+    const share = queueShare(this.#opts.maxQueue, pool.active.size);
+    if (waiting >= this.#opts.maxQueue || mine >= share) {
+      const why = waiting >= this.#opts.maxQueue ? `${waiting} requests are waiting` : `app "${job.tenant}" already has ${mine} requests waiting (its share of the queue)`;
+      job.fail(new ExecutorOverloadedError(`all ${this.#slots.length} workers are busy and ${why}`));
       job.finish({ outcome: 'rejected', message: 'overloaded', instantiateUs: 0, callUs: 0 });
       return handle;
     }
-    const ahead = this.#queue.length > 0 ? undefined : this.#aheadSlot(job);
+    const ahead = this.#queue.sizeOf(job.tenant) > 0 ? undefined : this.#aheadSlot(job);
     if (ahead) this.#postAhead(ahead, job);
     else this.#queue.push(job);
     return handle;
+  }
+
+  /** The client went away: a request still waiting leaves the queue at once instead of running later. */
+  #cancel(job: Job): void {
+    if (!job.slot && this.#queue.remove(job)) {
+      job.cancelled = true;
+      job.cancelReason = 'client-gone';
+      job.finish({ outcome: 'rejected', message: 'the client went away while the request was waiting', instantiateUs: 0, callUs: 0 });
+      return;
+    }
+    job.cancel();
+  }
+
+  /** Workers held per app (running, or with a request posted ahead to run next). */
+  #held(): Map<string, number> {
+    const held = new Map<string, number>();
+    for (const s of this.#slots) {
+      if (s.job) held.set(s.job.tenant, (held.get(s.job.tenant) ?? 0) + 1);
+      if (s.next && s.next.tenant !== s.job?.tenant) held.set(s.next.tenant, (held.get(s.next.tenant) ?? 0) + 1);
+    }
+    return held;
+  }
+
+  #pool(now: number): PoolState {
+    const running = this.#held();
+    return {
+      workers: this.#slots.length,
+      free: this.#slots.filter((s) => !s.job && !s.dead).length,
+      running,
+      active: this.#queue.active(now, running),
+    };
   }
 
   #freeSlot(digest: string): WorkerSlot | undefined {
@@ -571,7 +619,8 @@ export class Executor {
     // was partly read could not be run again.
     if (job.req.body !== null) return undefined;
     const digest = job.req.component.digest;
-    return this.#slots.find((s) => !s.dead && s.job?.posted && !s.next && s.ready.has(digest));
+    // Only behind the same app's request: posting ahead must not hand another app's worker over.
+    return this.#slots.find((s) => !s.dead && s.job?.posted && !s.next && s.job.tenant === job.tenant && s.ready.has(digest));
   }
 
   #start(slot: WorkerSlot, job: Job): void {
@@ -633,12 +682,12 @@ export class Executor {
     this.#postRun(slot, job);
   }
 
-  /** Moves the head of the queue onto a busy worker as its next request, when it can run there. */
+  /** Moves the same app's oldest waiting request onto a busy worker as its next, when it can run there. */
   #fillAhead(slot: WorkerSlot): void {
     if (slot.dead || !slot.job?.posted || slot.next) return;
-    const head = this.#queue[0];
+    const head = this.#queue.first(slot.job.tenant);
     if (head && head.req.body === null && slot.ready.has(head.req.component.digest)) {
-      this.#queue.shift();
+      this.#queue.remove(head);
       this.#postAhead(slot, head);
     }
   }
@@ -712,10 +761,21 @@ export class Executor {
       this.#fillAhead(slot);
       return;
     }
-    const next = this.#queue.shift();
+    const pool = this.#pool(performance.now());
+    const next = this.#queue.peek((tenant) => mayStart(tenant, pool), pool.running);
     if (next) {
+      this.#queue.remove(next);
       this.#start(slot, next);
       return;
+    }
+    // Requests wait while a free worker is held for an app that may come back; look again once
+    // that reservation lapses.
+    if (this.#queue.size > 0 && !this.#repump && !this.#closed) {
+      this.#repump = setTimeout(() => {
+        this.#repump = undefined;
+        for (const s of this.#slots) if (!s.job && !s.dead) this.onSlotFree(s);
+      }, ACTIVITY_WINDOW_MS);
+      this.#repump.unref();
     }
     if (this.#closed && this.#slots.every((s) => !s.job)) for (const w of this.#idleWaiters.splice(0)) w();
   }
@@ -743,14 +803,15 @@ export class Executor {
   async close(graceMs = 10_000): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const busy = (): boolean => this.#queue.length > 0 || this.#slots.some((s) => s.job || s.next);
+    const busy = (): boolean => this.#queue.size > 0 || this.#slots.some((s) => s.job || s.next);
     if (busy()) {
       await Promise.race([
         new Promise<void>((resolve) => this.#idleWaiters.push(resolve)),
         new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref()),
       ]);
     }
-    for (const job of this.#queue.splice(0)) {
+    clearTimeout(this.#repump);
+    for (const job of this.#queue.drain()) {
       job.fail(new ExecutorClosedError('the gateway shut down before this request ran'));
       job.finish({ outcome: 'rejected', message: 'shutdown', instantiateUs: 0, callUs: 0 });
     }
