@@ -8,6 +8,7 @@
  * deadline_ms = 5000                         # wall-clock limit per request or message (→ 504)
  * max_body_bytes = 1048576                   # request body (→ 413)
  * max_response_bytes = 10485760              # response body (cut off; 500 if nothing was sent)
+ * max_instance_memory = 134217728            # each instance's linear memory (past it the guest fails → 500)
  * rate_limit = { requests = 100, per_seconds = 1 }   # the whole app (→ 429 with Retry-After)
  *
  * [component.upload.tool.spinet]
@@ -17,14 +18,15 @@
 import type { TableReader } from './table-reader.js';
 import type { AppLimits, ComponentLimits } from './types.js';
 
-const COMPONENT_KEYS = ['deadline_ms', 'max_body_bytes', 'max_response_bytes'] as const;
+const COMPONENT_KEYS = ['deadline_ms', 'max_body_bytes', 'max_response_bytes', 'max_instance_memory'] as const;
 const APP_KEYS = [...COMPONENT_KEYS, 'rate_limit'] as const;
 
-function positiveInt(reader: TableReader, key: string, max: number): number | undefined {
+function positiveInt(reader: TableReader, key: string, max: number, min = 1): number | undefined {
   const value = reader.get(key);
   if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-    throw reader.typeError(key, `an integer from 1 to ${max}`, `${key} = ${key === 'deadline_ms' ? 5000 : 1048576}`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    const example = key === 'deadline_ms' ? 5000 : key === 'max_instance_memory' ? 134217728 : 1048576;
+    throw reader.typeError(key, `an integer from ${min} to ${max}`, `${key} = ${example}`);
   }
   return value;
 }
@@ -33,7 +35,10 @@ function readCommon(reader: TableReader): ComponentLimits {
   const deadlineMs = positiveInt(reader, 'deadline_ms', 3_600_000);
   const maxBodyBytes = positiveInt(reader, 'max_body_bytes', 2 ** 40);
   const maxResponseBytes = positiveInt(reader, 'max_response_bytes', 2 ** 40);
+  // At least 1 MiB (a guest's runtime needs room to start), at most 4 GiB (wasm32's address space).
+  const maxInstanceMemory = positiveInt(reader, 'max_instance_memory', 2 ** 32, 2 ** 20);
   return {
+    ...(maxInstanceMemory === undefined ? {} : { maxInstanceMemory }),
     ...(deadlineMs === undefined ? {} : { deadlineMs }),
     ...(maxBodyBytes === undefined ? {} : { maxBodyBytes }),
     ...(maxResponseBytes === undefined ? {} : { maxResponseBytes }),

@@ -67,6 +67,8 @@ export interface ComponentLimits {
   readonly deadlineMs?: number;
   readonly maxBodyBytes?: number;
   readonly maxResponseBytes?: number;
+  /** Cap on each instance's linear memory, in bytes. */
+  readonly maxInstanceMemory?: number;
 }
 
 /** Per-app limits (`[application.tool.spinet]`). */

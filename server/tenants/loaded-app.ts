@@ -92,6 +92,12 @@ export function effectiveLimits(defaults: RunLimits, app: LoadedApp, componentId
   };
 }
 
+/** The app's or component's own instance memory cap, when set (else the gateway default applies in the worker). */
+function memoryCapOf(app: ResolvedApp, componentId: string): { maxMemoryBytes?: number } {
+  const bytes = app.components.get(componentId)?.limits?.maxInstanceMemory ?? app.limits?.maxInstanceMemory;
+  return bytes === undefined ? {} : { maxMemoryBytes: bytes };
+}
+
 /** Where a run's guest stdout/stderr goes: the log, one entry per line, with the app's secrets redacted. */
 export function guestOutputLog(log: Logger, app: LoadedApp): (stream: 'stdout' | 'stderr', text: string) => void {
   return (stream, text) => {
@@ -208,6 +214,7 @@ export async function loadApp(manifestPath: string, opts: LoadOptions): Promise<
         component: id,
         environment: Object.entries(c.environment),
         files: c.files,
+        ...memoryCapOf(manifest, id),
       },
       sourcePath,
       capabilities: capabilities.get(id)!,

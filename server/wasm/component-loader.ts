@@ -180,8 +180,9 @@ export async function prepareComponent(bytes: Uint8Array, digest: string, opts: 
     await Promise.all(
       [...t.files].map(async ([name, content]) => {
         const pages = opts.maxInstanceMemory === undefined ? undefined : Math.floor(opts.maxInstanceMemory / 65536);
-        const rewritten = importMemory(content, pages);
-        if (rewritten) memories.push([name, rewritten.memory] as const);
+        // The import keeps only the module's own maximum; the cap is applied to each instance's memory.
+        const rewritten = importMemory(content);
+        if (rewritten) memories.push([name, pages === undefined ? rewritten.memory : { ...rewritten.memory, capPages: pages }] as const);
         else if (definesMemory(content)) uncappedModules.push(name);
         modules.push([name, await WebAssembly.compile(rewritten ? rewritten.bytes : content)] as const);
         byteSize += content.byteLength;

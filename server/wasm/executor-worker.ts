@@ -30,6 +30,8 @@ interface LoadedComponent {
 interface MemorySpec {
   readonly initial: number;
   readonly maximum?: number;
+  /** The gateway's default cap in pages. */
+  readonly capPages?: number;
   /** Whether a used memory may be zeroed and handed to the next instance. */
   readonly recycle: boolean;
 }
@@ -42,6 +44,10 @@ interface MemorySpec {
  */
 const memorySpecs = new Map<WebAssembly.Module, MemorySpec>();
 const memoryPool = new Map<WebAssembly.Module, WebAssembly.Memory>();
+/** The maximum (pages) each pooled memory was created with: a memory is reused only under the same cap. */
+const memoryMaximum = new WeakMap<WebAssembly.Memory, number | undefined>();
+/** The running request's memory cap in pages (its config's), or undefined for the component default. */
+let runCapPages: number | undefined;
 const memoriesInUse: Array<[WebAssembly.Module, WebAssembly.Memory]> = [];
 
 function releaseMemories(): void {
@@ -84,9 +90,14 @@ function report(msg: ReportMessage, transfer?: ArrayBuffer[]): void {
 function instantiateCore(m: WebAssembly.Module, i?: WebAssembly.Imports): WebAssembly.Instance {
   const spec = memorySpecs.get(m);
   if (!spec) return new WebAssembly.Instance(m, i);
+  const cap = runCapPages ?? spec.capPages;
+  const maximum = cap === undefined ? spec.maximum : Math.max(spec.initial, Math.min(cap, spec.maximum ?? Infinity));
   let memory = memoryPool.get(m);
-  if (memory) memoryPool.delete(m);
-  else memory = new WebAssembly.Memory(spec.maximum === undefined ? { initial: spec.initial } : { initial: spec.initial, maximum: spec.maximum });
+  if (memory && memoryMaximum.get(memory) === maximum) memoryPool.delete(m);
+  else {
+    memory = new WebAssembly.Memory(maximum === undefined ? { initial: spec.initial } : { initial: spec.initial, maximum });
+    memoryMaximum.set(memory, maximum);
+  }
   memoriesInUse.push([m, memory]);
   return new WebAssembly.Instance(m, { ...i, spinet: { memory } });
 }
@@ -390,6 +401,7 @@ function run(msg: RunMessage): void {
   let instantiateUs = 0;
   let callUs = 0;
   const config = configFor(msg.configKey);
+  runCapPages = config.config.maxMemoryBytes === undefined ? undefined : Math.floor(config.config.maxMemoryBytes / 65536);
   const session = config.filesystem?.beginSession();
   activateInstance({
     waiter: ex,

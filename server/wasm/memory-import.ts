@@ -14,8 +14,14 @@
 export interface ImportedMemory {
   /** Initial size in 64 KiB pages. */
   readonly initial: number;
-  /** Maximum size in pages, if the module declared one. */
+  /** Maximum size in pages, if the module declared one (or a cap was compiled in). */
   readonly maximum?: number;
+  /**
+   * The gateway's default cap in pages, applied when the instance's memory is created (a run's own
+   * cap, from its app or component settings, replaces it). Kept out of the compiled import so one
+   * compiled module serves apps with different caps.
+   */
+  readonly capPages?: number;
 }
 
 /** Import module and field name of the rewritten memory. */

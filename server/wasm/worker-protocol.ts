@@ -21,7 +21,7 @@ export interface LoadMessage {
   /** Core module name (as the glue asks for it) → compiled module; structured-cloned cheaply. */
   readonly modules: ReadonlyArray<readonly [string, WebAssembly.Module]>;
   /** Modules that import their memory as `spinet.memory`, with its limits (see memory-import.ts). */
-  readonly memories: ReadonlyArray<readonly [string, { readonly initial: number; readonly maximum?: number }]>;
+  readonly memories: ReadonlyArray<readonly [string, { readonly initial: number; readonly maximum?: number; readonly capPages?: number }]>;
 }
 
 /** Forget a component (evicted from the precompile cache). */
@@ -37,6 +37,8 @@ export interface GuestConfig {
   readonly component: string;
   readonly environment: ReadonlyArray<readonly [string, string]>;
   readonly files: readonly MountedFile[];
+  /** Cap on each instance's linear memory in bytes (the app's or component's setting); the gateway default when absent. */
+  readonly maxMemoryBytes?: number;
 }
 
 /** The incoming request as the guest will see it. */

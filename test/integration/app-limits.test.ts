@@ -1,7 +1,8 @@
 /**
  * Limits per app, overridable per component, from `[application.tool.spinet]` and
  * `[component.<id>.tool.spinet]` (tables Spin ignores): deadline → 504, request body → 413, response
- * body → cut off, and a per-app request rate → 429 with Retry-After. Bad values are manifest errors.
+ * body → cut off, instance memory → the guest fails (500), and a per-app request rate → 429 with
+ * Retry-After. Bad values are manifest errors.
  */
 import t from 'tap';
 import path from 'node:path';
@@ -10,6 +11,8 @@ import { appDir, testGateway } from '../helpers/gateway.js';
 
 const echo = JSON.stringify(path.join(appDir('components', 'echo'), 'dist', 'echo.wasm'));
 const loop = JSON.stringify(path.join(appDir('components', 'loop'), 'dist', 'loop.wasm'));
+const evil = JSON.stringify(path.join(appDir('components', 'evil'), 'dist', 'evil.wasm'));
+const MiB = 1024 * 1024;
 
 async function app(dir: string, toml: string): Promise<string> {
   const file = path.join(dir, 'spin.toml');
@@ -99,6 +102,32 @@ source = ${echo}
   t.equal((await gw.fastify.inject({ url: '/.well-known/spin/health' })).statusCode, 200, 'the health check is not rate limited');
 });
 
+t.test('the instance memory cap comes from the app, a component may raise it past the gateway default', async (t) => {
+  const manifest = await app(
+    t.testdir({}),
+    `[application]\nname = "caps"\n[application.tool.spinet]\nmax_instance_memory = ${16 * MiB}\n` +
+      `[[trigger.http]]\nroute = "/small/..."\ncomponent = "small"\n[[trigger.http]]\nroute = "/big/..."\ncomponent = "big"\n` +
+      `[component.small]\nsource = ${evil}\n[component.big]\nsource = ${evil}\n[component.big.tool.spinet]\nmax_instance_memory = ${64 * MiB}\n`,
+  );
+  const logs: Array<Record<string, unknown>> = [];
+  const gw = await testGateway(manifest, { SPINET_MAX_INSTANCE_MEMORY: String(32 * MiB), SPINET_DEADLINE_MS: '20000' }, logs);
+  t.teardown(() => gw.close());
+  // The hog prints every 8 MiB it holds, until its memory cannot grow any more.
+  const held = (component: string): number =>
+    Math.max(0, ...logs.filter((l) => l.component === component && l.stream === 'stdout').map((l) => Number(/^memory-hog holds (\d+) MiB$/.exec(String(l.msg))?.[1] ?? 0)));
+  for (const component of ['small', 'big', 'small']) {
+    const res = await gw.fastify.inject({ url: `/${component}/memory-hog` });
+    t.equal(res.statusCode, 500, `${component}: the hog fails with 500`);
+  }
+  // The runtime itself takes several MiB, so under 16 MiB the small hog may never reach its first 8.
+  t.ok(held('small') < 16, `the app's 16 MiB cap stopped the small one (${held('small')} MiB held)`);
+  const oom = (component: string): number => logs.filter((l) => l.component === component && l.stream === 'stderr' && /out of memory/.test(String(l.msg))).length;
+  t.equal(oom('small'), 2, 'both small hogs ran out of memory');
+  t.equal(oom('big'), 1, 'the big hog ran out of memory too, further on');
+  t.ok(held('big') >= 40 && held('big') < 64, `the component's 64 MiB cap, above the gateway's 32 MiB, let the big one go further (${held('big')} MiB held)`);
+  t.equal((await gw.fastify.inject({ url: '/small/ok' })).statusCode, 200, 'a worker that ran a hog under another cap still serves');
+});
+
 t.test('bad spinet settings are manifest errors with the key and a fix', async (t) => {
   const cases: Array<[string, RegExp]> = [
     ['[application.tool.spinet]\ndeadline_ms = "5s"\n', /application\.tool\.spinet\.deadline_ms: expected an integer from 1 to 3600000, found a string/],
@@ -106,6 +135,7 @@ t.test('bad spinet settings are manifest errors with the key and a fix', async (
     ['[application.tool.spinet]\ntimeout = 5\n', /unknown key "timeout" in \[application\.tool\.spinet\]/],
     ['[application.tool.spinet]\nrate_limit = { per_seconds = 1 }\n', /rate_limit is missing "requests"/],
     ['[application.tool.spinet]\nrate_limit = 10\n', /rate_limit: expected a table/],
+    ['[application.tool.spinet]\nmax_instance_memory = 65536\n', /max_instance_memory: expected an integer from 1048576 to 4294967296.*max_instance_memory = 134217728/s],
   ];
   for (const [extra, message] of cases) {
     const manifest = await app(t.testdir({}), `[application]\nname = "bad"\n${extra}[[trigger.http]]\nroute = "/..."\ncomponent = "echo"\n[component.echo]\nsource = ${echo}\n`);
