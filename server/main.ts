@@ -12,6 +12,7 @@ import { add } from './cli/add.js';
 import { build, buildUpAsUpArgs } from './cli/build.js';
 import { componentize } from './cli/componentize.js';
 import { doctor } from './cli/doctor.js';
+import { watch } from './cli/watch.js';
 import type { RunningGateway } from './app.js';
 
 const USAGE = `spinet: run Spin (WebAssembly component) apps on Node.js
@@ -27,6 +28,7 @@ Commands:
   build [APP_DIR] [--up]                             build the app's components (then serve it with --up)
   componentize ENTRY -o OUT.wasm                     build one TypeScript/JavaScript guest into a component
   doctor [APP_DIR]                                   check Node, build tools and the Redis an app needs
+  watch [APP_DIR] [up flags]                         build, serve, and rebuild + hot-swap on every save
   help                                               show this help
 
 ${UP_USAGE}
@@ -75,8 +77,9 @@ async function main(): Promise<void> {
   switch (command) {
     case 'up':
     case 'serve':
+    case 'watch':
     case 'demo': {
-      const running = await (command === 'up' ? up(rest) : command === 'serve' ? serve(rest) : demo(rest));
+      const running = await (command === 'up' ? up(rest) : command === 'serve' ? serve(rest) : command === 'watch' ? watch(rest) : demo(rest));
       if (!running.address) return;
       let stopping = false;
       const stopAndExit = (code: number): void => {

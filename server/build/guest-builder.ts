@@ -204,7 +204,9 @@ function esbuildMessages(error: unknown): string {
   if (!Array.isArray(errors) || errors.length === 0) return errorText(error);
   return errors
     .map((e: { text?: string; location?: { file?: string; line?: number; column?: number } | null }) => {
-      const at = e.location ? `${e.location.file ?? '?'}:${e.location.line ?? '?'}:${e.location.column ?? '?'}: ` : '';
+      // esbuild names files relative to absWorkingDir (the repo); show them relative to where the user is.
+      const file = e.location?.file === undefined ? '?' : path.relative(process.cwd(), path.resolve(repoRoot, e.location.file)) || e.location.file;
+      const at = e.location ? `${file}:${e.location.line ?? '?'}:${e.location.column ?? '?'}: ` : '';
       return `  ${at}${e.text ?? ''}`;
     })
     .join('\n');
