@@ -11,13 +11,15 @@ import type { RunningGateway } from '../app.js';
 import { buildAdminApi } from '../plugins/admin-api.js';
 import { AppService } from '../tenants/app-service.js';
 import { AppStore } from '../tenants/app-store.js';
+import { FleetSync } from '../tenants/fleet-sync.js';
+import { redactUrl } from '../capabilities/redact-url.js';
 import { CliUsageError, ConfigInvalidError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 
 /** Usage text for `spinet serve`. */
 export const SERVE_USAGE = `Usage: spinet serve [--store DIR] [--base-domain DOMAIN] [--no-path-prefix] [--listen HOST:PORT]
                     [--admin-listen HOST:PORT] [--admin-local-only] [--state-dir DIR] [--workers N] [--log-level LEVEL]
-                    [--runtime-config-file FILE] [--metrics-listen HOST:PORT]
+                    [--runtime-config-file FILE] [--metrics-listen HOST:PORT] [--fleet-redis URL] [--fleet-resync-ms MS]
 
 Serves every app in the app store and takes deploys on the admin API (spinet deploy, spinet apps).
 --store              the app store directory (SPINET_STORE; default ./.spinet-store)
@@ -25,7 +27,10 @@ Serves every app in the app store and takes deploys on the admin API (spinet dep
 --no-path-prefix     do not route /<name>/... to app <name> on other hosts (SPINET_PATH_PREFIX=false)
 --admin-listen       the admin API's own listener (SPINET_ADMIN_LISTEN; default 127.0.0.1:3001)
 --admin-local-only   allow no token (SPINET_ADMIN_TOKEN) when the admin API listens on loopback only
---state-dir          key-value data of every app, namespaced per app (default <store>/state)`;
+--state-dir          key-value data of every app, namespaced per app (default <store>/state)
+--fleet-redis        replicas sharing the store tell each other of changes on this Redis (SPINET_FLEET_REDIS)
+--fleet-resync-ms    re-read the store's current versions this often, for missed messages (SPINET_FLEET_RESYNC_MS;
+                     default 30000; 0 = never)`;
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
@@ -48,6 +53,8 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
         'log-level': { type: 'string' },
         'runtime-config-file': { type: 'string' },
         'metrics-listen': { type: 'string' },
+        'fleet-redis': { type: 'string' },
+        'fleet-resync-ms': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values;
@@ -67,6 +74,15 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
   }
   if (localOnly && !LOOPBACK.has(adminListen.host)) {
     throw new ConfigInvalidError(`--admin-local-only: the admin API must listen on loopback (127.0.0.1 or ::1), not ${adminListen.host}; set SPINET_ADMIN_TOKEN to listen elsewhere`);
+  }
+  const fleetRedis = (values['fleet-redis'] ?? env.SPINET_FLEET_REDIS) || undefined;
+  if (fleetRedis !== undefined && !/^rediss?:\/\/[^/]/.test(fleetRedis)) {
+    throw new ConfigInvalidError(`${values['fleet-redis'] ? '--fleet-redis' : 'SPINET_FLEET_REDIS'}: "${redactUrl(fleetRedis)}" is not a redis:// or rediss:// URL`);
+  }
+  const resyncRaw = values['fleet-resync-ms'] ?? env.SPINET_FLEET_RESYNC_MS ?? '30000';
+  const resyncMs = Number(resyncRaw);
+  if (!/^\d+$/.test(resyncRaw) || resyncMs > 86_400_000) {
+    throw new ConfigInvalidError(`${values['fleet-resync-ms'] ? '--fleet-resync-ms' : 'SPINET_FLEET_RESYNC_MS'}: "${resyncRaw}" must be a whole number of milliseconds (0 to 86400000)`);
   }
   const pathPrefixRaw = env.SPINET_PATH_PREFIX ?? 'true';
   if (!['true', 'false', '1', '0'].includes(pathPrefixRaw)) throw new ConfigInvalidError(`SPINET_PATH_PREFIX: "${pathPrefixRaw}" must be true or false`);
@@ -88,12 +104,19 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     },
   });
   const log = gateway.fastify.log as unknown as Logger;
-  const service = new AppService({ store: new AppStore(storeDir), host: gateway, logger: log.child({ module: 'apps' }) });
+  const store = new AppStore(storeDir);
+  let fleet: FleetSync | undefined;
   let admin;
   try {
+    await store.init();
+    const storeId = await store.id();
+    const service: AppService = new AppService({ store, host: gateway, logger: log.child({ module: 'apps' }), onChange: (change) => fleet?.publish(change) });
+    fleet = new FleetSync({ member: service, storeId, redisUrl: fleetRedis, resyncMs, logger: log.child({ module: 'fleet' }) });
     await service.loadAll();
     admin = await buildAdminApi({ service, token, logger: false });
+    fleet.start();
   } catch (err) {
+    await fleet?.close();
     await gateway.close();
     throw err;
   }
@@ -105,6 +128,7 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     address,
     gateway,
     stop: async () => {
+      await fleet?.close();
       await admin.close();
       await gateway.close();
     },

@@ -83,6 +83,8 @@ export class AppService {
   /** Version of each app this gateway serves. */
   readonly #serving = new Map<string, number>();
   readonly #failed = new Map<string, string>();
+  /** The store version that last failed to load here, per app (sync does not retry it). */
+  readonly #failedVersion = new Map<string, number>();
   /** Per-app queue: one change at a time per app, in order. */
   readonly #locks = new Map<string, Promise<unknown>>();
 
@@ -128,9 +130,11 @@ export class AppService {
       this.#host.activateApp(loaded, { hosts: v.hosts });
       this.#serving.set(v.app, v.version);
       this.#failed.delete(v.app);
+      this.#failedVersion.delete(v.app);
       return loaded;
     } catch (err) {
       this.#failed.set(v.app, (relativeToBundle(err, dir, this.#store.root) as Error).message);
+      this.#failedVersion.set(v.app, v.version);
       throw err;
     }
   }
@@ -165,6 +169,7 @@ export class AppService {
       this.#host.activateApp(loaded, { hosts });
       this.#serving.set(app, version.version);
       this.#failed.delete(app);
+      this.#failedVersion.delete(app);
       this.#log.info({ app, version: version.version, digest: version.digest.slice(0, 12), hosts }, 'app deployed');
       await this.#notify({ app, action: 'deploy', version: version.version });
       return this.#status((await this.#store.get(app))!);
@@ -189,9 +194,16 @@ export class AppService {
         throw relativeToBundle(err, dir, this.#store.root);
       }
       const record = await this.#store.rollback(app);
+      if (record.current.version !== target) {
+        // Another replica changed the history meanwhile: serve what the store now says.
+        await this.#bringIn(record.current);
+        await this.#notify({ app, action: 'rollback', version: record.current.version });
+        return this.#status(record);
+      }
       this.#host.activateApp(loaded, { hosts: record.current.hosts });
       this.#serving.set(app, target);
       this.#failed.delete(app);
+      this.#failedVersion.delete(app);
       this.#log.info({ app, version: target, from: before.current.version }, 'app rolled back');
       await this.#notify({ app, action: 'rollback', version: target });
       return this.#status(record);
@@ -205,6 +217,7 @@ export class AppService {
       const wasServed = this.#host.removeApp(app);
       this.#serving.delete(app);
       this.#failed.delete(app);
+      this.#failedVersion.delete(app);
       if (!removed && !wasServed) throw new AppNotFoundError(`no app named "${app}" is deployed`);
       this.#log.info({ app }, 'app deleted');
       await this.#notify({ app, action: 'remove' });
@@ -219,12 +232,30 @@ export class AppService {
         if (this.#host.removeApp(app)) this.#log.info({ app }, 'app deleted elsewhere; removed here');
         this.#serving.delete(app);
         this.#failed.delete(app);
+        this.#failedVersion.delete(app);
         return;
       }
-      if (this.#serving.get(app) === record.current.version) return;
-      await this.#bringIn(record.current);
-      this.#log.info({ app, version: record.current.version }, 'app changed elsewhere; now serving its current version');
+      const version = record.current.version;
+      if (this.#serving.get(app) === version && !this.#failed.has(app)) return;
+      // A version that failed to load here fails again; it is retried only when the store moves on.
+      if (this.#failedVersion.get(app) === version) return;
+      try {
+        await this.#bringIn(record.current);
+      } catch (err) {
+        this.#log.error({ app, version, err: { code: (err as { code?: string }).code, message: (err as Error).message } }, 'app changed elsewhere but its current version could not be loaded here; still serving the previous one');
+        throw err;
+      }
+      this.#log.info({ app, version }, 'app changed elsewhere; now serving its current version');
     });
+  }
+
+  /**
+   * sync() for every app in the store and every app this gateway serves: the periodic safety net for
+   * missed change messages. Resolves once all are done; failures are logged, not thrown.
+   */
+  async syncAll(): Promise<void> {
+    const names = new Set([...(await this.#store.list()).map((r) => r.app), ...this.#serving.keys()]);
+    await Promise.all([...names].map((app) => this.sync(app).catch(() => {})));
   }
 
   /** Every app in the store with its state on this gateway. */

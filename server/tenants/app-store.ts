@@ -5,16 +5,23 @@
  * <root>/apps/<app>/v<N>/        the unpacked bundle of version N (spin.toml at its top)
  * <root>/apps/<app>/v<N>.json    its metadata: digest, sizes, hosts, when
  * <root>/apps/<app>/current.json the versions in service order, last = current: {"history":[1,2,4]}
- * <root>/tmp/                    uploads being unpacked; anything here at start-up is debris
+ *                                (and "retired": versions rolled back, to delete at the next deploy)
+ * <root>/apps/<app>/current.lock held (O_EXCL) by whoever is rewriting current.json
+ * <root>/tmp/                    uploads being unpacked; anything older than an hour at start-up is debris
+ * <root>/store.json              {"id": ...}: names the store for the replicas sharing it (fleet channel)
  * ```
  * A version directory appears by one rename of a fully unpacked upload, and the pointer changes by
  * writing a temporary file and renaming it over `current.json`, so a reader (another replica, or this
  * one after a crash) sees the old state or the new, never a half-written one. Only the last `keep`
  * versions of the history are kept for rollback; older directories are deleted.
+ *
+ * Several replicas may share one store. A version number is claimed by an exclusive create of its
+ * metadata file, so two writers never get the same number; `current.json` is rewritten only under an
+ * exclusive lock file, so concurrent deploys, rollbacks and deletes never lose one another's changes.
  */
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { AppNotFoundError, AppStoreError } from '../errors.js';
 import { unpackBundle, DEFAULT_BUNDLE_LIMITS } from './bundle.js';
@@ -56,10 +63,19 @@ export interface AppStoreOptions {
   /** Versions kept per app (current included), for rollback. */
   readonly keep?: number;
   readonly limits?: BundleLimits;
+  /** Uploads left in `tmp/` longer than this are removed at start-up (younger ones may be another replica's). */
+  readonly debrisAgeMs?: number;
+  /** How long to wait for another writer's pointer lock before failing. */
+  readonly lockWaitMs?: number;
 }
+
+/** A pointer lock older than this belongs to a writer that died holding it (writes hold it for milliseconds). */
+const STALE_LOCK_MS = 30_000;
 
 interface Pointer {
   readonly history: number[];
+  /** Versions rolled back out of the history, deleted by the next activation. */
+  readonly retired?: number[];
 }
 
 /** The on-disk app store. */
@@ -67,11 +83,15 @@ export class AppStore {
   readonly root: string;
   readonly #keep: number;
   readonly #limits: BundleLimits;
+  readonly #debrisAgeMs: number;
+  readonly #lockWaitMs: number;
 
   constructor(root: string, opts: AppStoreOptions = {}) {
     this.root = path.resolve(root);
     this.#keep = Math.max(2, opts.keep ?? 5);
     this.#limits = opts.limits ?? DEFAULT_BUNDLE_LIMITS;
+    this.#debrisAgeMs = opts.debrisAgeMs ?? 60 * 60 * 1000;
+    this.#lockWaitMs = opts.lockWaitMs ?? 10_000;
   }
 
   /** The bundle limits uploads are held to. */
@@ -89,14 +109,74 @@ export class AppStore {
     return path.join(this.#appDir(app), `v${version}`);
   }
 
-  /** Creates the store's directories and clears debris of interrupted uploads. */
+  /**
+   * Creates the store's directories and clears debris of interrupted uploads. Only old debris: a
+   * younger upload may be another replica's, in progress.
+   */
   async init(): Promise<void> {
     try {
       await mkdir(path.join(this.root, 'apps'), { recursive: true });
-      await rm(path.join(this.root, 'tmp'), { recursive: true, force: true });
       await mkdir(path.join(this.root, 'tmp'), { recursive: true });
+      const now = Date.now();
+      for (const entry of await readdir(path.join(this.root, 'tmp'))) {
+        const p = path.join(this.root, 'tmp', entry);
+        const age = await stat(p).then((s) => now - s.mtimeMs, () => undefined);
+        if (age !== undefined && age >= this.#debrisAgeMs) await rm(p, { recursive: true, force: true });
+      }
     } catch (err) {
       throw new AppStoreError(`cannot prepare the app store at ${this.root}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** The store's id, created by whichever replica gets there first; replicas sharing the store share it. */
+  async id(): Promise<string> {
+    const file = path.join(this.root, 'store.json');
+    try {
+      await mkdir(this.root, { recursive: true });
+      await writeFile(file, `${JSON.stringify({ id: randomBytes(8).toString('hex') })}\n`, { flag: 'wx' });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new AppStoreError(`cannot write ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    // Another replica may be between creating and writing it: an empty file is read again.
+    for (let attempt = 0; ; attempt++) {
+      const text = await readFile(file, 'utf8').catch((err: unknown) => {
+        throw new AppStoreError(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
+      });
+      const id = text.trim() === '' ? undefined : (JSON.parse(text) as { id?: unknown }).id;
+      if (typeof id === 'string' && /^[0-9a-zA-Z_-]{1,64}$/.test(id)) return id;
+      if (text.trim() !== '' || attempt >= 50) throw new AppStoreError(`${file} is malformed: it should be {"id": "<letters and digits>"}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /**
+   * Runs `work` holding the app's pointer lock (an exclusive create of `current.lock`), so a
+   * read-modify-write of `current.json` by another replica cannot interleave with this one.
+   */
+  async #locked<T>(app: string, work: () => Promise<T>): Promise<T> {
+    const lock = path.join(this.#appDir(app), 'current.lock');
+    const deadline = Date.now() + this.#lockWaitMs;
+    for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
+      try {
+        await writeFile(lock, `${process.pid}\n`, { flag: 'wx' });
+        break;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') throw new AppNotFoundError(`app "${app}" was deleted meanwhile`);
+        if (code !== 'EEXIST') throw new AppStoreError(`cannot lock ${lock}: ${(err as Error).message}`, { cause: err });
+      }
+      const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
+      if (age > STALE_LOCK_MS) {
+        await rm(lock, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new AppStoreError(`${lock} has been held for ${this.#lockWaitMs} ms by another writer; try again`);
+      await new Promise((r) => setTimeout(r, wait + Math.random() * wait));
+    }
+    try {
+      return await work();
+    } finally {
+      await rm(lock, { force: true });
     }
   }
 
@@ -165,37 +245,55 @@ export class AppStore {
 
   /** Makes `version` current (pushed onto the history), prunes versions beyond `keep`, returns the record. */
   async activate(app: string, version: number): Promise<AppRecord> {
-    const history = ((await this.#pointer(app))?.history ?? []).filter((v) => v !== version);
-    history.push(version);
-    const kept = history.slice(-this.#keep);
-    await this.#writePointer(app, { history: kept });
-    await this.#prune(app, kept);
-    return (await this.get(app))!;
+    return this.#locked(app, async () => {
+      const before = await this.#pointer(app);
+      const history = (before?.history ?? []).filter((v) => v !== version);
+      history.push(version);
+      const kept = history.slice(-this.#keep);
+      await this.#writePointer(app, { history: kept });
+      // Only versions that left the history: others on disk may be another replica's deploy in progress.
+      const retired = [...(before?.retired ?? []), ...history.slice(0, -this.#keep)].filter((v) => !kept.includes(v));
+      await this.#prune(app, kept, retired);
+      return (await this.get(app))!;
+    });
   }
 
   /** Makes the previous version current again; AppNotFoundError if there is none. */
   async rollback(app: string): Promise<AppRecord> {
-    const pointer = await this.#pointer(app);
-    if (!pointer) throw new AppNotFoundError(`no app named "${app}" is deployed`);
-    if (pointer.history.length < 2) throw new AppNotFoundError(`app "${app}" has no earlier version to roll back to`);
-    await this.#writePointer(app, { history: pointer.history.slice(0, -1) });
-    return (await this.get(app))!;
+    if (!(await this.#pointer(app))) throw new AppNotFoundError(`no app named "${app}" is deployed`);
+    return this.#locked(app, async () => {
+      const pointer = await this.#pointer(app);
+      if (!pointer) throw new AppNotFoundError(`no app named "${app}" is deployed`);
+      if (pointer.history.length < 2) throw new AppNotFoundError(`app "${app}" has no earlier version to roll back to`);
+      await this.#writePointer(app, { history: pointer.history.slice(0, -1), retired: [...(pointer.retired ?? []), pointer.history[pointer.history.length - 1]!] });
+      return (await this.get(app))!;
+    });
   }
 
   /** Deletes an app and all its versions; false if there was none. */
   async remove(app: string): Promise<boolean> {
     const appDir = this.#appDir(app);
     if (!(await this.#pointer(app))) return false;
-    // One rename makes it disappear for every reader; the files go after.
+    // One rename makes it disappear for every reader; the files go after. Under the pointer lock, so
+    // a writer waiting for it finds the app gone rather than recreating a pointer to deleted versions.
     const gone = path.join(this.root, 'tmp', `removed-${app}-${randomBytes(4).toString('hex')}`);
+    let removed: boolean;
     try {
-      await rename(appDir, gone);
+      removed = await this.#locked(app, async () => {
+        try {
+          await rename(appDir, gone);
+          return true;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+          throw new AppStoreError(`cannot remove ${app}: ${(err as Error).message}`, { cause: err });
+        }
+      });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw new AppStoreError(`cannot remove ${app}: ${(err as Error).message}`, { cause: err });
+      if ((err as { code?: string }).code === 'SPINET_ERR_APP_NOT_FOUND') return false;
+      throw err;
     }
     await rm(gone, { recursive: true, force: true });
-    return true;
+    return removed;
   }
 
   /** An app's record, or undefined if it is not deployed. */
@@ -258,7 +356,8 @@ export class AppStore {
     if (!Array.isArray(parsed.history) || !parsed.history.every((v) => Number.isInteger(v))) {
       throw new AppStoreError(`${path.join(this.#appDir(app), 'current.json')} is malformed`);
     }
-    return { history: parsed.history as number[] };
+    const retired = (parsed as { retired?: unknown }).retired;
+    return { history: parsed.history as number[], ...(Array.isArray(retired) && retired.every((v) => Number.isInteger(v)) ? { retired: retired as number[] } : {}) };
   }
 
   async #writePointer(app: string, pointer: Pointer): Promise<void> {
@@ -273,11 +372,19 @@ export class AppStore {
     }
   }
 
-  /** Deletes versions that are out of the history and older than its newest (newer ones may be mid-deploy). */
-  async #prune(app: string, history: readonly number[]): Promise<void> {
-    const newest = Math.max(...history);
+  /**
+   * Deletes retired versions, and versions never activated whose metadata is older than the debris
+   * age (a deploy that died half-way). A version not in the history may be another replica's deploy
+   * in progress, so it is never deleted just for being absent.
+   */
+  async #prune(app: string, history: readonly number[], retired: readonly number[]): Promise<void> {
+    const now = Date.now();
     for (const v of await this.versions(app)) {
-      if (history.includes(v) || v > newest) continue;
+      if (history.includes(v)) continue;
+      if (!retired.includes(v)) {
+        const age = await stat(path.join(this.#appDir(app), `v${v}.json`)).then((st) => now - st.mtimeMs, () => 0);
+        if (age < this.#debrisAgeMs) continue;
+      }
       await rm(this.versionDir(app, v), { recursive: true, force: true });
       await rm(path.join(this.#appDir(app), `v${v}.json`), { force: true });
     }

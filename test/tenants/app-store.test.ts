@@ -2,7 +2,7 @@
 import t from 'tap';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { AppStore } from '../../server/tenants/app-store.js';
 import { rawTarGz } from '../helpers/raw-tar.js';
 import { tempDir } from '../helpers/tenant-apps.js';
@@ -78,6 +78,44 @@ t.test('removing an app deletes every version; start-up clears upload debris', a
   t.equal(await store.get('gone'), undefined);
   await store.stage(bundle('left behind'));
   await new AppStore(dir).init();
-  t.same(await readdir(path.join(dir, 'tmp')), [], 'a half-finished upload is gone after a restart');
+  t.equal((await readdir(path.join(dir, 'tmp'))).length, 1, 'a recent upload survives another replica starting (it may be in progress)');
+  await new AppStore(dir, { debrisAgeMs: 0 }).init();
+  t.same(await readdir(path.join(dir, 'tmp')), [], 'a half-finished upload older than the debris age is gone after a restart');
   t.same(await readdir(path.join(dir, 'apps')), []);
+});
+
+t.test('two replicas deploying one app at once never share a version number nor lose a pointer update', async (t) => {
+  const dir = await tempDir();
+  const [a, b] = [new AppStore(dir, { keep: 50 }), new AppStore(dir, { keep: 50 })];
+  await Promise.all([a.init(), b.init()]);
+  const versions = await Promise.all(Array.from({ length: 16 }, (_, i) => deploy(i % 2 === 0 ? a : b, 'shop', `v${i}`)));
+  t.same([...versions].sort((x, y) => x - y), Array.from({ length: 16 }, (_, i) => i + 1), 'every deploy got its own number');
+  const history = (await a.get('shop'))!.history;
+  t.same([...history].sort((x, y) => x - y), Array.from({ length: 16 }, (_, i) => i + 1), 'and every activation is in the history');
+  t.same(await readdir(path.join(dir, 'apps', 'shop')).then((e) => e.filter((n) => n.endsWith('.lock') || n.endsWith('.tmp'))), [], 'no lock or temporary pointer is left behind');
+  const rolled = await Promise.all([a.rollback('shop'), b.rollback('shop')]);
+  t.same(rolled.map((r) => r.history.length).sort(), [14, 15], 'two concurrent rollbacks step back twice, one after the other');
+});
+
+t.test('a pointer lock left by a writer that died is taken over; a live one makes the other writer wait', async (t) => {
+  const dir = await tempDir();
+  const store = new AppStore(dir, { lockWaitMs: 200 });
+  await store.init();
+  await deploy(store, 'shop', 'v1');
+  const lock = path.join(dir, 'apps', 'shop', 'current.lock');
+  await writeFile(lock, '12345\n');
+  const staged = await store.stage(bundle('v2'));
+  const v2 = await store.commit('shop', staged, { hosts: [], manifestName: 'shop' });
+  await t.rejects(store.activate('shop', v2.version), { code: 'SPINET_ERR_APP_STORE', message: /held for 200 ms by another writer/ });
+  const old = new Date(Date.now() - 60_000);
+  await utimes(lock, old, old);
+  t.equal((await store.activate('shop', v2.version)).current.version, 2, 'a stale lock does not block for ever');
+});
+
+t.test('replicas sharing a store share its id', async (t) => {
+  const dir = await tempDir();
+  const ids = await Promise.all([new AppStore(dir).id(), new AppStore(dir).id(), new AppStore(dir).id()]);
+  t.match(ids[0], /^[0-9a-f]{16}$/);
+  t.same(new Set(ids).size, 1);
+  t.not(await new AppStore(await tempDir()).id(), ids[0], 'another store has another id');
 });
