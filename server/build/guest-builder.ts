@@ -102,17 +102,21 @@ export async function buildGuest(opts: GuestBuildOptions): Promise<GuestBuildRes
   const started = performance.now();
   const outFile = path.resolve(opts.outFile);
   const name = opts.name ?? path.basename(outFile, '.wasm');
-  const world = opts.world ?? guestWorld(await readEntry(path.resolve(opts.entry), name));
+  const entry = path.resolve(opts.entry);
+  // A `.wasm` entry is a core module from another compiler (C with clang, say): it is given spinet's
+  // WIT world and the WASI preview1 adapter instead of being bundled and componentized.
+  const core = entry.endsWith('.wasm');
+  const world = opts.world ?? (core ? DEFAULT_WORLD : guestWorld(await readEntry(entry, name)));
 
   const [source, wit, componentizeVersion, jcoVersion] = await Promise.all([
-    bundle(path.resolve(opts.entry), name),
+    core ? readCoreModule(entry, name) : bundle(entry, name),
     witDir(path.resolve(opts.cacheDir ?? DEFAULT_BUILD_CACHE_DIR), name),
     packageVersion('@bytecodealliance/componentize-js', name),
     // componentize-js builds the final component with jco's componentNew and preview1 adapter.
     packageVersion('@bytecodealliance/jco', name),
   ]);
   const inputHash = createHash('sha256')
-    .update(JSON.stringify({ builder: BUILDER_VERSION, componentizeVersion, jcoVersion, world, wit: wit.hash }))
+    .update(JSON.stringify({ builder: BUILDER_VERSION, kind: core ? 'core' : 'js', componentizeVersion, jcoVersion, world, wit: wit.hash }))
     .update('\n')
     .update(source)
     .digest('hex');
@@ -130,16 +134,16 @@ export async function buildGuest(opts: GuestBuildOptions): Promise<GuestBuildRes
   const work = await mkdtemp(path.join(os.tmpdir(), 'spinet-guest-'));
   try {
     // The file name shows up in the guest's stack traces, so keep it readable.
-    const jsPath = path.join(work, `${name.replace(/[^\w.-]+/g, '-')}.js`);
-    await writeFile(jsPath, source);
+    const jsPath = core ? entry : path.join(work, `${name.replace(/[^\w.-]+/g, '-')}.js`);
+    if (!core) await writeFile(jsPath, source);
     // Written next to outFile so the final rename stays on one file system (atomic).
     const tmpOut = `${outFile}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
     const progress = opts.onProgress;
     const componentizeStarted = performance.now();
-    progress?.(`${name}: componentizing (world ${world}; this takes about 10-30 s)`);
+    progress?.(core ? `${name}: making a component of the core module (world ${world}, WASI preview1 adapter)` : `${name}: componentizing (world ${world}; this takes about 10-30 s)`);
     const ticker = progress === undefined ? undefined : setInterval(() => progress(`${name}: still componentizing (${((performance.now() - componentizeStarted) / 1000).toFixed(0)} s)`), PROGRESS_EVERY_MS);
     try {
-      await componentizeInChild({ sourcePath: jsPath, witPath: wit.dir, worldName: world, outFile: tmpOut }, name);
+      await componentizeInChild({ kind: core ? 'core' : 'js', sourcePath: jsPath, witPath: wit.dir, worldName: world, outFile: tmpOut }, name);
       clearInterval(ticker);
       const { size } = await stat(tmpOut);
       await rename(tmpOut, outFile);
@@ -156,10 +160,26 @@ export async function buildGuest(opts: GuestBuildOptions): Promise<GuestBuildRes
 
 /** One componentize-js run, as handed to the child process. */
 interface ComponentizeJob {
+  /** `js`: componentize-js on a bundled source; `core`: wit-component (jco) on a core module. */
+  readonly kind: 'js' | 'core';
   readonly sourcePath: string;
   readonly witPath: string;
   readonly worldName: string;
   readonly outFile: string;
+}
+
+/** The bytes of a core module entry, checked to be one (a component or garbage is refused with a hint). */
+async function readCoreModule(entry: string, name: string): Promise<Buffer> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(entry);
+  } catch (error) {
+    throw new GuestBuildError(`guest ${name}: cannot read the core module ${entry} (${errorText(error)}); did the compile step before this one write it?`, { cause: error });
+  }
+  const header = bytes.subarray(0, 8).toString('hex');
+  if (header === '0061736d0d000100') throw new GuestBuildError(`guest ${name}: ${entry} is already a component; use it as the component's source directly`);
+  if (header !== '0061736d01000000') throw new GuestBuildError(`guest ${name}: ${entry} is not a WebAssembly core module (e.g. clang --target=wasm32-wasi -mexec-model=reactor)`);
+  return bytes;
 }
 
 async function readEntry(entry: string, name: string): Promise<string> {
@@ -321,6 +341,15 @@ async function runComponentizeJob(job: ComponentizeJob): Promise<void> {
     _setPreopens(preopens: Record<string, string>): void;
   };
   _setPreopens({ '/': '/' });
+  if (job.kind === 'core') {
+    // What wasm-tools component embed + new do: attach the world's type information, then turn the
+    // module into a component, adapting its WASI preview1 imports to WASI 0.2 (reactor: no main).
+    const jco = await import('@bytecodealliance/jco');
+    const embedded = await jco.componentEmbed({ binary: await readFile(job.sourcePath), witPath: job.witPath, world: job.worldName });
+    const adapter = await readFile(jco.preview1AdapterReactorPath());
+    await writeFile(job.outFile, await jco.componentNew(embedded, [['wasi_snapshot_preview1', adapter]]));
+    return;
+  }
   const { componentize } = await import('@bytecodealliance/componentize-js');
   const { component } = await componentize({ sourcePath: job.sourcePath, witPath: job.witPath, worldName: job.worldName });
   await writeFile(job.outFile, component);

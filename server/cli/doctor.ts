@@ -100,11 +100,27 @@ function onPath(command: string): Promise<boolean> {
   });
 }
 
-async function checkClang(): Promise<Finding> {
-  const [clang, wasmLd] = await Promise.all([onPath('clang'), onPath('wasm-ld')]);
-  return clang && wasmLd
-    ? { level: 'ok', text: 'clang and wasm-ld found (C guests)' }
-    : { level: 'warn', text: 'clang/wasm-ld not found: only needed for C guests. Debian: apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32.' };
+const CLANG_PACKAGES = 'Debian: apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32';
+
+/** Can clang build a WASI core module (compiler, wasm-ld, wasi-libc and the builtins all present)? */
+function clangBuildsWasi(): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const child = spawn('clang', ['--target=wasm32-wasi', '-mexec-model=reactor', '-x', 'c', '-', '-o', '/dev/null'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', (error) => resolve(error.message));
+    child.on('close', (code) => resolve(code === 0 ? undefined : err.trim().split('\n')[0] ?? `exit code ${code}`));
+    child.stdin.end('#include <stdlib.h>\nint f(void) { return abs(-1); }\n');
+  });
+}
+
+/** clang for C guests: required (FAIL) when the app's build compiles for wasm32-wasi, else informational. */
+async function checkClang(required: boolean): Promise<Finding> {
+  const problem = (await onPath('clang')) ? await clangBuildsWasi() : 'clang is not installed';
+  if (problem === undefined) return { level: 'ok', text: 'clang builds wasm32-wasi core modules (C guests)' };
+  return required
+    ? { level: 'FAIL', text: `this app compiles C to wasm32-wasi but clang cannot (${problem}). ${CLANG_PACKAGES}.` }
+    : { level: 'warn', text: `clang cannot build wasm32-wasi (${problem}): only needed for C guests (spinet new http-c). ${CLANG_PACKAGES}.` };
 }
 
 /** Replaces `{{ var }}` with the variable's value from SPIN_VARIABLE_<NAME> or its default. */
@@ -159,9 +175,12 @@ async function checkApp(manifest: string, runtimeConfigFile: string | undefined,
         if (!(await readable(full))) findings.push({ level: 'FAIL', text: `component "${id}": its entry ${path.relative(root, full)} does not exist. Fix the path in ${displayPath} (relative to the build workdir).` });
         continue;
       }
-      const tool = line.trim().split(/\s+/)[0] ?? '';
-      if (tool !== '' && !(await onPath(tool))) {
-        findings.push({ level: 'FAIL', text: `component "${id}": its build command runs "${tool}", which is not installed (not on PATH). Install it, or change [component.${id}.build] command in ${displayPath}.` });
+      // Each step of a shell line ("mkdir -p dist && clang ...") names its tool first.
+      for (const step of line.split(/&&|\|\||;|\|/)) {
+        const tool = step.trim().split(/\s+/)[0] ?? '';
+        if (tool !== '' && !/^[A-Z_]+=/.test(tool) && !(await onPath(tool))) {
+          findings.push({ level: 'FAIL', text: `component "${id}": its build command runs "${tool}", which is not installed (not on PATH). Install it, or change [component.${id}.build] command in ${displayPath}.` });
+        }
       }
     }
   }
@@ -229,11 +248,12 @@ export async function doctor(argv: string[], env: NodeJS.ProcessEnv = process.en
     return;
   }
   const manifest = values.from ?? positionals[0];
-  const findings: Finding[] = [await checkNode(), await checkBuildTools(), await checkClang()];
   // An explicit app must exist; in the current directory, no spin.toml just means "machine only".
   const implicit = manifest === undefined;
   const target = manifest ?? '.';
   const hasManifest = implicit ? await readable(path.join(target, 'spin.toml')) : true;
+  const needsClang = hasManifest && (await buildTargets(target).then((b) => b.targets.some((t) => t.commands.some((c) => /wasm32-wasi/.test(c))), () => false));
+  const findings: Finding[] = [await checkNode(), await checkBuildTools(), await checkClang(needsClang)];
   if (hasManifest) findings.push(...(await checkApp(target, values['runtime-config-file'], env)));
   else findings.push({ level: 'ok', text: 'no spin.toml here: checked the machine only (pass an app directory to check an app)' });
 

@@ -10,7 +10,7 @@ import { parse } from 'smol-toml';
 import { runSpinet } from '../helpers/spinet-cli.js';
 import { addComponent, createApp } from '../../server/scaffold/template-catalog.js';
 
-const TEMPLATES = ['http-js', 'http-ts', 'kv-ts', 'redis-ts', 'static-site'];
+const TEMPLATES = ['http-c', 'http-js', 'http-ts', 'kv-ts', 'redis-ts', 'static-site'];
 
 async function exists(p: string): Promise<boolean> {
   return stat(p).then(
@@ -24,6 +24,7 @@ t.test('new --list shows every template with what it makes', async (t) => {
   t.equal(r.code, 0);
   for (const id of TEMPLATES) t.match(r.stdout, new RegExp(`^  ${id} +\\S`, 'm'), `${id} is listed with a description`);
   t.match(r.stdout, /redis-ts .*needs redis/);
+  t.match(r.stdout, /http-c .*needs clang/);
 });
 
 t.test('new writes spin.toml, sources, package.json and a README, and says what to run next', async (t) => {
@@ -72,7 +73,7 @@ t.test('new refuses an unknown template, listing the real ones', async (t) => {
   const r = await runSpinet(['new', 'http-rust', 'hello'], dir);
   t.equal(r.code, 1);
   t.match(r.stderr, /^spinet: SPINET_ERR_TEMPLATE_UNKNOWN: there is no template "http-rust"/);
-  t.match(r.stderr, /did you mean http-js or http-ts\?/);
+  t.match(r.stderr, /did you mean http-c or http-js or http-ts\?/);
   t.match(r.stderr, /spinet new --list/);
   t.same(await readdir(dir), []);
   const usage = await runSpinet(['new', 'http-ts'], dir);

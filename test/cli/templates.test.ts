@@ -59,8 +59,17 @@ function make(template: string, name: string): Promise<Made> {
   })();
 }
 
+/** Whether clang can build a WASI core module here (.ci/run installs it; a developer machine may not have it). */
+const clangProblem = await new Promise<string | undefined>((resolve) => {
+  const cc = spawn('clang', ['--target=wasm32-wasi', '-mexec-model=reactor', '-x', 'c', '-', '-o', '/dev/null'], { stdio: ['pipe', 'ignore', 'ignore'] });
+  cc.on('error', (e) => resolve(e.message));
+  cc.on('close', (code) => resolve(code === 0 ? undefined : `clang --target=wasm32-wasi exited ${code}`));
+  cc.stdin.end('#include <stdlib.h>\nint f(void) { return abs(-1); }\n');
+});
+
 const apps = {
   httpTs: make('http-ts', 'hello-ts'),
+  ...(clangProblem === undefined ? { httpC: make('http-c', 'hello-c') } : {}),
   httpJs: make('http-js', 'hello-js'),
   kvTs: make('kv-ts', 'visits'),
   redisTs: make('redis-ts', `rt-${suffix}`),
@@ -113,6 +122,18 @@ t.test('http-js: new → build → up answers from the JavaScript handler', asyn
   const res = await fetch(`${address}/`, { method: 'POST', body: 'x' });
   t.equal(res.status, 200);
   t.equal(await res.text(), 'Hello from hello-js! You asked for POST /\n');
+});
+
+t.test('http-c: new → build (clang, then spinet componentize) → up answers from the C handler', { skip: clangProblem && `needs clang for wasm32-wasi (${clangProblem}); Debian: apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32` }, async (t) => {
+  const app = apps.httpC;
+  if (app === undefined) return;
+  const dir = await ready(t, app);
+  t.match((await app).built.stderr, /hello-c: making a component of the core module/);
+  const address = await serve(t, dir);
+  const res = await fetch(`${address}/greet?who=c`);
+  t.equal(res.status, 200);
+  t.equal(res.headers.get('content-type'), 'text/plain; charset=utf-8');
+  t.equal(await res.text(), 'Hello from hello-c, written in C! You asked for /greet?who=c\n');
 });
 
 t.test('kv-ts: new → build → up counts in the key-value store, which survives a restart', async (t) => {
