@@ -116,7 +116,8 @@ export async function buildGuest(opts: GuestBuildOptions): Promise<GuestBuildRes
     packageVersion('@bytecodealliance/jco', name),
   ]);
   const inputHash = createHash('sha256')
-    .update(JSON.stringify({ builder: BUILDER_VERSION, kind: core ? 'core' : 'js', componentizeVersion, jcoVersion, world, wit: wit.hash }))
+    // `kind` only for core modules: JS guests keep the hashes they had, so nothing rebuilds needlessly.
+    .update(JSON.stringify({ builder: BUILDER_VERSION, ...(core ? { kind: 'core' } : {}), componentizeVersion, jcoVersion, world, wit: wit.hash }))
     .update('\n')
     .update(source)
     .digest('hex');
