@@ -2,11 +2,12 @@
  * Every template, end to end as a newcomer runs it: `spinet new` → `spinet build` → `spinet up` on a
  * real port → a request (or a Redis message) → the expected response. The generated TypeScript also
  * type-checks against spinet's SDK types. The four guest builds (componentize-js, 10–30 s each) start
- * together, two at a time, before the first test needs one.
+ * together, two at a time, before the first test needs one. `spinet watch` is tested last on the
+ * http-js app, whose first build is then cached: only the edit is componentized.
  */
 import t from 'tap';
 import type { Test } from 'tap';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -193,4 +194,58 @@ t.test('add: a static site added to the http-ts app serves under its route; buil
   const page = await fetch(`${address}/web/`);
   t.equal(page.status, 200);
   t.match(await page.text(), /<h1>web<\/h1>/);
+});
+
+t.test('watch: an edited source is rebuilt and hot-swapped without failing a request in flight', async (t) => {
+  // The http-js app is built already (its first build is cached): only the edit is componentized.
+  const app = await ready(t, apps.httpJs);
+  const port = await freePort();
+  const child = spawnSpinet(['watch', '--listen', `127.0.0.1:${port}`], app);
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  t.teardown(() => stopSpinet(child));
+  const address = await servingAddress(child);
+  t.equal(await (await fetch(`${address}/`)).text(), 'Hello from hello-js! You asked for GET /\n');
+  await waitFor('the watcher to start', async () => (/watching \d+ file/.test(stderr) ? true : undefined));
+
+  // Two clients send requests back to back for the whole rebuild and swap.
+  const results: Array<{ status: number; body: string } | { error: string }> = [];
+  let load = true;
+  const client = async (): Promise<void> => {
+    while (load) {
+      try {
+        const res = await fetch(`${address}/`);
+        results.push({ status: res.status, body: await res.text() });
+      } catch (error) {
+        results.push({ error: String(error) });
+      }
+    }
+  };
+  const clients = [client(), client()];
+
+  const source = path.join(app, 'src', 'index.js');
+  await writeFile(source, (await readFile(source, 'utf8')).replace('Hello from', 'Howdy from'));
+  await waitFor('the new version to answer', async () => (results.some((r) => 'body' in r && r.body.startsWith('Howdy')) ? true : undefined), 300_000);
+  const swappedAt = results.length;
+  await waitFor('more requests on the new version', async () => (results.length > swappedAt + 20 ? true : undefined));
+  load = false;
+  await Promise.all(clients);
+
+  const failures = results.filter((r) => !('status' in r) || r.status !== 200);
+  t.same(failures, [], `none of ${results.length} requests failed across the swap`);
+  const bodies = new Set(results.map((r) => ('body' in r ? r.body.split('!')[0] : '')));
+  t.same([...bodies].sort(), ['Hello from hello-js', 'Howdy from hello-js'], 'every answer came from the old or the new version');
+  t.match(stderr, /src\/index\.js changed: rebuilding hello-js/);
+  t.match(stderr, /reloaded hello-js in [\d.]+ s/);
+
+  // A broken edit: the build error is shown and the running version keeps serving.
+  const before = stderr.length;
+  await writeFile(source, "import { nothing } from './missing.js';\naddEventListener('fetch', nothing);\n");
+  await waitFor('the failed build to be reported', async () => (/the previous version keeps serving/.test(stderr.slice(before)) ? true : undefined), 60_000);
+  t.match(stderr.slice(before), /SPINET_ERR_BUILD_FAILED: component "hello-js" \(spin\.toml:\d+\) failed to build:[\s\S]*\n\s*src\/index\.js:1:\d+: Could not resolve "\.\/missing\.js"/);
+  const still = await fetch(`${address}/`);
+  t.equal(still.status, 200);
+  t.equal(await still.text(), 'Howdy from hello-js! You asked for GET /\n');
+
+  t.equal(await stopSpinet(child), 0, 'SIGTERM stops the watcher and the gateway');
 });
