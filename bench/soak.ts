@@ -91,7 +91,7 @@ async function main(): Promise<void> {
   const heapSlope = slope(after.map((s) => s.minute), after.map((s) => s.heapMiB));
   const names = ['healthy', 'kv /app/kv/count', 'static / and /data.bin', ...EVIL_PATHS.map((p) => `evil ${p}`)];
   const loadLines = results.map((r, i) => {
-    const codes = Object.entries(r.statusCodeStats ?? {}).map(([c, { count }]) => `${c}: ${count ?? 0}`).join(', ');
+    const codes = Object.entries(r.statusCodeStats ?? {}).map(([c, { count }]) => `${c === "undefined" ? "cut off mid-response" : c}: ${count ?? 0}`).join(', ');
     return `| ${names[i]} | ${r.requests.total} | ${r.latency.p50} | ${r.latency.p99} | ${codes} | ${r.errors + r.timeouts} |`;
   });
   const series = samples.filter((_, i) => i % 4 === 0 || i === samples.length - 1).map((s) => `| ${s.minute.toFixed(1)} | ${s.rssMiB.toFixed(0)} | ${s.heapMiB.toFixed(0)} | ${s.instances} |`);
