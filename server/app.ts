@@ -75,6 +75,8 @@ export interface DeployAppOptions {
   readonly hosts?: readonly string[];
   /** `--variable`-style values for this app (`name=value`). */
   readonly variables?: readonly string[];
+  /** Literal variable values set at deploy time (multi-tenant mode; never read as `@file`). */
+  readonly variableValues?: Readonly<Record<string, string>>;
 }
 
 /** A gateway a CLI command started: its address and how to stop it (no gateway when only help was shown). */
@@ -215,7 +217,7 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
         runtimeConfig,
         services: capabilityServices,
         variables: multi
-          ? { cliValues: o.variables ?? [], env: {}, cwd: path.dirname(path.resolve(manifestPath.endsWith('.toml') ? manifestPath : path.join(manifestPath, 'spin.toml'))) }
+          ? { cliValues: o.variables ?? [], env: {}, cwd: path.dirname(path.resolve(manifestPath.endsWith('.toml') ? manifestPath : path.join(manifestPath, 'spin.toml'))), values: o.variableValues }
           : { cliValues: o.variables ?? config.variables, env: opts.env ?? process.env, cwd: opts.cwd ?? process.cwd() },
         stateDir: config.stateDir,
         ...(o.name !== undefined ? { name: o.name } : {}),

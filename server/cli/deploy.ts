@@ -8,13 +8,17 @@ import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { loadManifest } from '../manifest/load-manifest.js';
 import { packBundle } from '../tenants/bundle.js';
+import { VARIABLES_HEADER } from '../plugins/admin-api.js';
 import { CliUsageError, GuestBuildError } from '../errors.js';
 
 /** Usage text for `spinet deploy`. */
-export const DEPLOY_USAGE = `Usage: spinet deploy [APP_DIR | -f spin.toml] [--name NAME] [--host HOST]... [--no-build] [--url URL] [--token TOKEN]
+export const DEPLOY_USAGE = `Usage: spinet deploy [APP_DIR | -f spin.toml] [--name NAME] [--host HOST]... [--variable NAME=VALUE]... [--no-build]
+                     [--url URL] [--token TOKEN]
 
 Builds the app, packs it and deploys it to a gateway running spinet serve (a new version; the old one
 serves until the new one is ready). NAME defaults to the manifest's [application] name.
+--variable  a value for one of the app's [variables] (NAME=@FILE reads it from a file here), stored with
+            this version on the gateway; a rollback brings back the earlier version's values
 --url    the admin API (SPINET_ADMIN_URL; default http://127.0.0.1:3001)
 --token  the admin token (SPINET_ADMIN_TOKEN)`;
 
@@ -30,10 +34,10 @@ function remoteOf(values: { url?: string | undefined; token?: string | undefined
   return { url: (values.url ?? env.SPINET_ADMIN_URL ?? 'http://127.0.0.1:3001').replace(/\/$/, ''), token: values.token ?? env.SPINET_ADMIN_TOKEN };
 }
 
-async function call(remote: Remote, method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, body?: NodeJS.ReadableStream): Promise<unknown> {
+async function call(remote: Remote, method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, body?: NodeJS.ReadableStream, extra: Record<string, string> = {}): Promise<unknown> {
   const res = await request(`${remote.url}${path}`, {
     method,
-    headers: { ...(remote.token ? { authorization: `Bearer ${remote.token}` } : {}), ...(body ? { 'content-type': 'application/gzip' } : {}) },
+    headers: { ...(remote.token ? { authorization: `Bearer ${remote.token}` } : {}), ...(body ? { 'content-type': 'application/gzip' } : {}), ...extra },
     ...(body ? { body: body as never } : {}),
   });
   const text = await res.body.text();
@@ -58,6 +62,33 @@ function describe(a: AppJson): string {
   return `${a.name}\tv${a.version}\t${a.state}\t${a.hosts.join(',') || '-'}\t${a.routes.map((r) => r.route).join(' ')}${a.error ? `\t${a.error}` : ''}`;
 }
 
+/**
+ * `--variable` arguments as the admin API's variables header value (base64 JSON). `NAME=@FILE` reads
+ * FILE relative to `cwd`. Errors name the argument's position, never its value (it may be a secret).
+ */
+export async function variablesHeaderValue(args: readonly string[], cwd: string): Promise<string | undefined> {
+  if (args.length === 0) return undefined;
+  const values: Record<string, string> = {};
+  for (const [i, arg] of args.entries()) {
+    const eq = arg.indexOf('=');
+    const name = eq < 0 ? '' : arg.slice(0, eq);
+    if (!/^[a-z][a-z0-9_]*$/.test(name)) throw new CliUsageError(`--variable #${i + 1}: use NAME=VALUE or NAME=@FILE with a lower_snake_case NAME`);
+    const raw = arg.slice(eq + 1);
+    if (raw.startsWith('@')) {
+      const { readFile } = await import('node:fs/promises');
+      const nodePath = await import('node:path');
+      try {
+        values[name] = (await readFile(nodePath.resolve(cwd, raw.slice(1)), 'utf8')).replace(/\r?\n$/, '');
+      } catch (err) {
+        throw new CliUsageError(`--variable ${name}=@${raw.slice(1)}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      }
+    } else {
+      values[name] = raw;
+    }
+  }
+  return Buffer.from(JSON.stringify(values)).toString('base64');
+}
+
 /** Runs `spinet deploy`. */
 export async function deploy(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
   let parsed;
@@ -69,6 +100,7 @@ export async function deploy(argv: string[], env: NodeJS.ProcessEnv = process.en
         from: { type: 'string', short: 'f' },
         name: { type: 'string' },
         host: { type: 'string', multiple: true },
+        variable: { type: 'string', multiple: true },
         'no-build': { type: 'boolean' },
         url: { type: 'string' },
         token: { type: 'string' },
@@ -101,7 +133,8 @@ export async function deploy(argv: string[], env: NodeJS.ProcessEnv = process.en
   const manifest = await loadManifest(source);
   const name = values.name ?? manifest.name;
   const query = (values.host ?? []).map((h) => `host=${encodeURIComponent(h)}`).join('&');
-  const result = (await call(remoteOf(values, env), 'PUT', `/v1/apps/${encodeURIComponent(name)}${query ? `?${query}` : ''}`, packBundle(manifest))) as AppJson;
+  const variables = await variablesHeaderValue(values.variable ?? [], process.cwd());
+  const result = (await call(remoteOf(values, env), 'PUT', `/v1/apps/${encodeURIComponent(name)}${query ? `?${query}` : ''}`, packBundle(manifest), variables ? { [VARIABLES_HEADER]: variables } : {})) as AppJson;
   process.stdout.write(`deployed ${result.name} version ${result.version} (${result.state})\n`);
 }
 

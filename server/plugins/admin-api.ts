@@ -63,6 +63,7 @@ const appSchema = {
     createdAt: { type: 'string', format: 'date-time' },
     hosts: { type: 'array', items: { type: 'string' } },
     manifestName: { type: 'string' },
+    variables: { type: 'array', items: { type: 'string' }, description: 'names of the variables set at deploy time (values are never shown)' },
     history: { type: 'array', items: { type: 'integer' }, description: 'versions kept for rollback, oldest first; the last is current' },
     routes: {
       type: 'array',
@@ -85,6 +86,32 @@ function digestOf(s: string): Buffer {
 }
 
 const BUNDLE_TYPES = ['application/gzip', 'application/x-gzip', 'application/octet-stream', 'application/x-tar'];
+
+/** The request header carrying deploy-time variable values: base64 of a JSON object of strings. */
+export const VARIABLES_HEADER = 'spinet-variables';
+
+/**
+ * Decodes the variables header; AdminRequestError if it is not base64 JSON of `{name: "value"}` with
+ * Spin variable names. Messages name the problem, never a value.
+ */
+export function parseVariablesHeader(header: string | string[] | undefined): Record<string, string> | undefined {
+  if (header === undefined) return undefined;
+  if (Array.isArray(header)) throw new AdminRequestError(`send one ${VARIABLES_HEADER} header`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(header, 'base64').toString('utf8'));
+  } catch {
+    throw new AdminRequestError(`${VARIABLES_HEADER}: not base64 of a JSON object`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new AdminRequestError(`${VARIABLES_HEADER}: not a JSON object of name: value`);
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(parsed)) {
+    if (!/^[a-z][a-z0-9_]{0,127}$/.test(name)) throw new AdminRequestError(`${VARIABLES_HEADER}: "${name.slice(0, 64)}" is not a variable name (lower_snake_case)`);
+    if (typeof value !== 'string') throw new AdminRequestError(`${VARIABLES_HEADER}: the value of "${name}" is not a string`);
+    out[name] = value;
+  }
+  return out;
+}
 
 /** Builds the admin API (not listening). */
 export async function buildAdminApi(opts: AdminApiOptions): Promise<FastifyInstance> {
@@ -142,6 +169,10 @@ export async function buildAdminApi(opts: AdminApiOptions): Promise<FastifyInsta
     schema: {
       summary: 'Deploy a new version (the body is the app bundle: a tar.gz of spin.toml, its components and files)',
       params: nameParams,
+      headers: {
+        type: 'object',
+        properties: { [VARIABLES_HEADER]: { type: 'string', description: 'values for the app\'s declared variables, stored with this version: base64 of a JSON object {"name": "value"}' } },
+      },
       querystring: { type: 'object', additionalProperties: false, properties: { host: { type: 'array', items: { type: 'string', maxLength: 253 }, maxItems: 32, description: 'custom host names the app claims (repeatable)' } } },
       // The body is a byte stream, streamed to the unpacker: described for OpenAPI, accepts anything.
       body: { content: Object.fromEntries(BUNDLE_TYPES.map((t) => [t, { schema: { description: 'tar.gz bundle: spin.toml at its top, its components and files' } }])) },
@@ -154,7 +185,8 @@ export async function buildAdminApi(opts: AdminApiOptions): Promise<FastifyInsta
       if (!body || typeof (body as { pipe?: unknown }).pipe !== 'function') {
         throw new AdminRequestError(`send the bundle as the request body with Content-Type ${BUNDLE_TYPES[0]}`);
       }
-      return service.deploy(request.params.name, body, { hosts: request.query.host ?? [] });
+      const variables = parseVariablesHeader(request.headers[VARIABLES_HEADER]);
+      return service.deploy(request.params.name, body, { hosts: request.query.host ?? [], ...(variables ? { variables } : {}) });
     },
   });
 

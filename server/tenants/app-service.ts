@@ -15,13 +15,16 @@ import type { TenantClaims, TenantRegistry } from './tenant-registry.js';
 import { AppStore } from './app-store.js';
 import type { AppRecord, AppVersion } from './app-store.js';
 import { checkBundleManifest } from './bundle.js';
-import { AppNotFoundError } from '../errors.js';
+import { AppNotFoundError, VariablesError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 
 /** What the service needs from the gateway (Gateway implements it). */
 export interface TenantHost {
   readonly tenants: TenantRegistry;
-  prepareApp(manifestPath: string, opts: { readonly name: string; readonly hosts?: readonly string[] }): Promise<LoadedApp>;
+  prepareApp(
+    manifestPath: string,
+    opts: { readonly name: string; readonly hosts?: readonly string[]; readonly variableValues?: Readonly<Record<string, string>> },
+  ): Promise<LoadedApp>;
   activateApp(app: LoadedApp, claims?: TenantClaims): void;
   removeApp(name: string): boolean;
 }
@@ -36,6 +39,8 @@ export interface AppStatus {
   readonly createdAt: string;
   readonly hosts: readonly string[];
   readonly manifestName: string;
+  /** Names of the variables set at deploy time (never their values). */
+  readonly variables: readonly string[];
   /** Versions kept, oldest first; the last is current. */
   readonly history: readonly number[];
   readonly routes: ReadonlyArray<{ readonly route: string; readonly component: string | null }>;
@@ -61,6 +66,8 @@ export interface AppServiceOptions {
 /** Deploy options. */
 export interface DeployRequest {
   readonly hosts?: readonly string[];
+  /** Values for the app's declared variables, stored with this version (values are never logged). */
+  readonly variables?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -126,7 +133,8 @@ export class AppService {
   async #bringIn(v: AppVersion): Promise<LoadedApp> {
     const dir = this.#store.versionDir(v.app, v.version);
     try {
-      const loaded = await this.#host.prepareApp(dir, { name: v.app, hosts: v.hosts });
+      const variableValues = await this.#store.variableValues(v.app, v.version);
+      const loaded = await this.#host.prepareApp(dir, { name: v.app, hosts: v.hosts, variableValues });
       this.#host.activateApp(loaded, { hosts: v.hosts });
       this.#serving.set(v.app, v.version);
       this.#failed.delete(v.app);
@@ -150,7 +158,15 @@ export class AppService {
         const manifest = await checkBundleManifest(staged.dir).catch((err: unknown) => {
           throw relativeToBundle(err, staged.dir, this.#store.root);
         });
-        version = await this.#store.commit(app, staged, { hosts, manifestName: manifest.name });
+        // Names only in the message: a value may be a secret.
+        const undeclared = Object.keys(req.variables ?? {}).filter((n) => !Object.hasOwn(manifest.variables, n));
+        if (undeclared.length > 0) {
+          const declared = Object.keys(manifest.variables);
+          throw new VariablesError(
+            `--variable sets ${undeclared.map((n) => `"${n}"`).join(', ')}, not declared in the app's [variables]. ${declared.length === 0 ? 'The app declares no variables.' : `Declared variables: ${declared.join(', ')}.`}`,
+          );
+        }
+        version = await this.#store.commit(app, staged, { hosts, manifestName: manifest.name, ...(req.variables ? { variables: req.variables } : {}) });
       } catch (err) {
         await this.#store.discard(staged.dir);
         throw err;
@@ -158,7 +174,7 @@ export class AppService {
       const dir = this.#store.versionDir(app, version.version);
       let loaded: LoadedApp;
       try {
-        loaded = await this.#host.prepareApp(dir, { name: app, hosts });
+        loaded = await this.#host.prepareApp(dir, { name: app, hosts, variableValues: req.variables ?? {} });
         // Claims again: another app may have taken a host while this one compiled.
         this.#host.tenants.checkClaims(app, { hosts });
         await this.#store.activate(app, version.version);
@@ -170,7 +186,7 @@ export class AppService {
       this.#serving.set(app, version.version);
       this.#failed.delete(app);
       this.#failedVersion.delete(app);
-      this.#log.info({ app, version: version.version, digest: version.digest.slice(0, 12), hosts }, 'app deployed');
+      this.#log.info({ app, version: version.version, digest: version.digest.slice(0, 12), hosts, variables: version.variables ?? [] }, 'app deployed');
       await this.#notify({ app, action: 'deploy', version: version.version });
       return this.#status((await this.#store.get(app))!);
     });
@@ -188,7 +204,7 @@ export class AppService {
       const dir = this.#store.versionDir(app, target);
       let loaded: LoadedApp;
       try {
-        loaded = await this.#host.prepareApp(dir, { name: app, hosts: meta.hosts });
+        loaded = await this.#host.prepareApp(dir, { name: app, hosts: meta.hosts, variableValues: await this.#store.variableValues(app, target) });
         this.#host.tenants.checkClaims(app, { hosts: meta.hosts });
       } catch (err) {
         throw relativeToBundle(err, dir, this.#store.root);
@@ -283,6 +299,7 @@ export class AppService {
       createdAt: v.createdAt,
       hosts: v.hosts,
       manifestName: v.manifestName,
+      variables: v.variables ?? [],
       history: record.history,
       routes: loaded
         ? loaded.router.routes().map((e) => ({ route: e.raw, component: e.target.kind === 'component' ? e.target.component : null }))

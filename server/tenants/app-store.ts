@@ -3,7 +3,9 @@
  *
  * ```
  * <root>/apps/<app>/v<N>/        the unpacked bundle of version N (spin.toml at its top)
- * <root>/apps/<app>/v<N>.json    its metadata: digest, sizes, hosts, when
+ * <root>/apps/<app>/v<N>.json    its metadata: digest, sizes, hosts, variable names, when
+ * <root>/apps/<app>/v<N>.variables.json  variable values set at deploy (mode 0600; outside the bundle,
+ *                                so no file server mount can reach them)
  * <root>/apps/<app>/current.json the versions in service order, last = current: {"history":[1,2,4]}
  *                                (and "retired": versions rolled back, to delete at the next deploy)
  * <root>/apps/<app>/current.lock held (O_EXCL) by whoever is rewriting current.json
@@ -39,6 +41,8 @@ export interface AppVersion {
   readonly hosts: readonly string[];
   /** `[application] name` from its spin.toml. */
   readonly manifestName: string;
+  /** Names of the variables set at deploy time (their values are kept apart, never shown). */
+  readonly variables?: readonly string[];
   readonly compressedBytes: number;
   readonly unpackedBytes: number;
   readonly entries: number;
@@ -201,7 +205,12 @@ export class AppStore {
    * Turns a staged upload into the app's next version (not yet current): one rename, so the version
    * directory is complete whenever it exists.
    */
-  async commit(app: string, staged: StagedBundle, meta: { readonly hosts: readonly string[]; readonly manifestName: string }): Promise<AppVersion> {
+  async commit(
+    app: string,
+    staged: StagedBundle,
+    meta: { readonly hosts: readonly string[]; readonly manifestName: string; readonly variables?: Readonly<Record<string, string>> },
+  ): Promise<AppVersion> {
+    const variableNames = Object.keys(meta.variables ?? {}).sort();
     const appDir = this.#appDir(app);
     await mkdir(appDir, { recursive: true });
     for (let attempt = 0; attempt < 20; attempt++) {
@@ -213,6 +222,7 @@ export class AppStore {
         createdAt: new Date().toISOString(),
         hosts: [...meta.hosts],
         manifestName: meta.manifestName,
+        ...(variableNames.length > 0 ? { variables: variableNames } : {}),
         compressedBytes: staged.bundle.compressedBytes,
         unpackedBytes: staged.bundle.unpackedBytes,
         entries: staged.bundle.entries,
@@ -225,9 +235,13 @@ export class AppStore {
         throw new AppStoreError(`cannot write version metadata for ${app}: ${(err as Error).message}`, { cause: err });
       }
       try {
+        if (variableNames.length > 0) {
+          await writeFile(this.#variablesFile(app, version), `${JSON.stringify(meta.variables)}\n`, { flag: 'wx', mode: 0o600 });
+        }
         await rename(staged.dir, this.versionDir(app, version));
       } catch (err) {
         await rm(path.join(appDir, `v${version}.json`), { force: true });
+        await rm(this.#variablesFile(app, version), { force: true });
         throw new AppStoreError(`cannot store version ${version} of ${app}: ${(err as Error).message}`, { cause: err });
       }
       return record;
@@ -240,7 +254,28 @@ export class AppStore {
     const pointer = await this.#pointer(app);
     if (pointer?.history.includes(version)) return;
     await rm(this.versionDir(app, version), { recursive: true, force: true });
+    await rm(this.#variablesFile(app, version), { force: true });
     await rm(path.join(this.#appDir(app), `v${version}.json`), { force: true });
+  }
+
+  #variablesFile(app: string, version: number): string {
+    return path.join(this.#appDir(app), `v${version}.variables.json`);
+  }
+
+  /** The variable values a version was deployed with ({} if none). */
+  async variableValues(app: string, version: number): Promise<Record<string, string>> {
+    let text: string;
+    try {
+      text = await readFile(this.#variablesFile(app, version), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+      throw new AppStoreError(`cannot read the variables of version ${version} of ${app}: ${(err as Error).message}`, { cause: err });
+    }
+    const parsed = JSON.parse(text) as unknown;
+    if (typeof parsed !== 'object' || parsed === null || !Object.values(parsed).every((v) => typeof v === 'string')) {
+      throw new AppStoreError(`the variables of version ${version} of ${app} are malformed`);
+    }
+    return parsed as Record<string, string>;
   }
 
   /** Makes `version` current (pushed onto the history), prunes versions beyond `keep`, returns the record. */
@@ -386,6 +421,7 @@ export class AppStore {
         if (age < this.#debrisAgeMs) continue;
       }
       await rm(this.versionDir(app, v), { recursive: true, force: true });
+      await rm(this.#variablesFile(app, v), { force: true });
       await rm(path.join(this.#appDir(app), `v${v}.json`), { force: true });
     }
   }

@@ -113,8 +113,16 @@ export interface LoadOptions {
   readonly logger: Logger;
   readonly runtimeConfig: RuntimeConfig;
   readonly services: CapabilityServices;
-  /** `--variable` values, the environment and the working directory (for `.env`). */
-  readonly variables: { readonly cliValues: readonly string[]; readonly env: Readonly<Record<string, string | undefined>>; readonly cwd: string };
+  /**
+   * `--variable` values, the environment and the working directory (for `.env`); `values`: literal
+   * values set at deploy time (`spinet deploy --variable`), never read as `@file`, ahead of every provider.
+   */
+  readonly variables: {
+    readonly cliValues: readonly string[];
+    readonly env: Readonly<Record<string, string | undefined>>;
+    readonly cwd: string;
+    readonly values?: Readonly<Record<string, string>> | undefined;
+  };
   readonly stateDir?: string | undefined;
   /**
    * The tenant name (`spinet serve`: the name it was deployed under). It labels metrics and logs and
@@ -162,7 +170,7 @@ export async function loadApp(manifestPath: string, opts: LoadOptions): Promise<
   const gen = ++generation;
   const variables = await resolveVariables(manifest, {
     cliValues: opts.variables.cliValues,
-    providers: opts.runtimeConfig.variablesProviders,
+    providers: opts.variables.values ? [{ type: 'static', values: opts.variables.values }, ...opts.runtimeConfig.variablesProviders] : opts.runtimeConfig.variablesProviders,
     env: opts.variables.env,
     cwd: opts.variables.cwd,
   });
