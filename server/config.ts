@@ -5,6 +5,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigInvalidError } from './errors.js';
+import { redactUrl } from './capabilities/redact-url.js';
 
 /** Everything the gateway needs to start. */
 export interface GatewayConfig {
@@ -154,4 +155,69 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     kvMaxValueBytes: intFrom(env.SPINET_KV_MAX_VALUE_BYTES, 16 * 1024 * 1024, 'SPINET_KV_MAX_VALUE_BYTES', 1, 1024 * 1024 * 1024),
   };
   return Object.freeze(config);
+}
+
+/** `spinet serve`'s settings: the gateway's config plus the app store, tenancy, admin API and fleet. */
+export interface ServeConfig {
+  readonly gateway: GatewayConfig;
+  /** The app store directory, absolute. */
+  readonly storeDir: string;
+  /** App `<name>` answers on `<name>.<baseDomain>`. */
+  readonly baseDomain: string;
+  /** Whether `/<app>/...` reaches app `<app>` on hosts no app claims. */
+  readonly pathPrefix: boolean;
+  readonly adminListen: { readonly host: string; readonly port: number };
+  /** The admin API's bearer token; undefined only with adminLocalOnly on loopback. */
+  readonly adminToken: string | undefined;
+  readonly adminLocalOnly: boolean;
+  /** Redis URL for fleet change messages; undefined = the periodic re-sync alone. */
+  readonly fleetRedis: string | undefined;
+  /** Milliseconds between re-syncs of every app with the store; 0 = never. */
+  readonly fleetResyncMs: number;
+}
+
+/** Flags `spinet serve` parsed, on top of the gateway's. */
+export interface ServeFlags extends ConfigFlags {
+  readonly store?: string | undefined;
+  readonly baseDomain?: string | undefined;
+  readonly noPathPrefix?: boolean | undefined;
+  readonly adminListen?: string | undefined;
+  readonly adminLocalOnly?: boolean | undefined;
+  readonly fleetRedis?: string | undefined;
+  readonly fleetResyncMs?: string | undefined;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/** Builds the frozen `spinet serve` config from flags and an environment; ConfigInvalidError naming the source and fix. */
+export function loadServeConfig(flags: ServeFlags = {}, env: NodeJS.ProcessEnv = process.env): ServeConfig {
+  const storeDir = path.resolve(flags.store ?? env.SPINET_STORE ?? '.spinet-store');
+  const adminListen = parseListen(flags.adminListen ?? env.SPINET_ADMIN_LISTEN ?? '127.0.0.1:3001', flags.adminListen ? '--admin-listen' : 'SPINET_ADMIN_LISTEN');
+  const adminToken = env.SPINET_ADMIN_TOKEN === '' ? undefined : env.SPINET_ADMIN_TOKEN;
+  const adminLocalOnly = flags.adminLocalOnly === true;
+  if (adminToken === undefined && !adminLocalOnly) {
+    throw new ConfigInvalidError('the admin API needs a token: set SPINET_ADMIN_TOKEN, or pass --admin-local-only to run it without one on 127.0.0.1');
+  }
+  if (adminLocalOnly && !LOOPBACK.has(adminListen.host)) {
+    throw new ConfigInvalidError(`--admin-local-only: the admin API must listen on loopback (127.0.0.1 or ::1), not ${adminListen.host}; set SPINET_ADMIN_TOKEN to listen elsewhere`);
+  }
+  const pathPrefixRaw = env.SPINET_PATH_PREFIX ?? 'true';
+  if (!['true', 'false', '1', '0'].includes(pathPrefixRaw)) throw new ConfigInvalidError(`SPINET_PATH_PREFIX: "${pathPrefixRaw}" must be true or false`);
+  const fleetRedis = (flags.fleetRedis ?? env.SPINET_FLEET_REDIS) || undefined;
+  if (fleetRedis !== undefined && !/^rediss?:\/\/[^/]/.test(fleetRedis)) {
+    throw new ConfigInvalidError(`${flags.fleetRedis ? '--fleet-redis' : 'SPINET_FLEET_REDIS'}: "${redactUrl(fleetRedis)}" is not a redis:// or rediss:// URL`);
+  }
+  const fleetResyncMs = intFrom(flags.fleetResyncMs ?? env.SPINET_FLEET_RESYNC_MS, 30_000, flags.fleetResyncMs ? '--fleet-resync-ms' : 'SPINET_FLEET_RESYNC_MS', 0, 86_400_000);
+  const gateway = loadConfig({ ...flags, stateDir: flags.stateDir ?? env.SPINET_STATE_DIR ?? path.join(storeDir, 'state') }, env);
+  return Object.freeze({
+    gateway,
+    storeDir,
+    baseDomain: flags.baseDomain ?? env.SPINET_BASE_DOMAIN ?? 'localhost',
+    pathPrefix: flags.noPathPrefix !== true && (pathPrefixRaw === 'true' || pathPrefixRaw === '1'),
+    adminListen,
+    adminToken,
+    adminLocalOnly,
+    fleetRedis,
+    fleetResyncMs,
+  });
 }

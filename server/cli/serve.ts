@@ -3,17 +3,15 @@
  * a new store) and takes deploys, rollbacks and deletions on its admin API while it serves. Apps are
  * found by host (`<app>.<base domain>`, custom hosts) and, unless turned off, by path prefix.
  */
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig, parseListen } from '../config.js';
+import { loadServeConfig } from '../config.js';
 import { buildGateway } from '../app.js';
 import type { RunningGateway } from '../app.js';
 import { buildAdminApi } from '../plugins/admin-api.js';
 import { AppService } from '../tenants/app-service.js';
 import { AppStore } from '../tenants/app-store.js';
 import { FleetSync } from '../tenants/fleet-sync.js';
-import { redactUrl } from '../capabilities/redact-url.js';
-import { CliUsageError, ConfigInvalidError } from '../errors.js';
+import { CliUsageError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 
 /** Usage text for `spinet serve`. */
@@ -31,8 +29,6 @@ Serves every app in the app store and takes deploys on the admin API (spinet dep
 --fleet-redis        replicas sharing the store tell each other of changes on this Redis (SPINET_FLEET_REDIS)
 --fleet-resync-ms    re-read the store's current versions this often, for missed messages (SPINET_FLEET_RESYNC_MS;
                      default 30000; 0 = never)`;
-
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 /** Runs `spinet serve`; resolves once both listeners are up. */
 export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<RunningGateway> {
@@ -65,44 +61,26 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv = process.env
     process.stdout.write(`${SERVE_USAGE}\n`);
     return { stop: async () => {}, address: '' };
   }
-  const storeDir = path.resolve(values.store ?? env.SPINET_STORE ?? '.spinet-store');
-  const adminListen = parseListen(values['admin-listen'] ?? env.SPINET_ADMIN_LISTEN ?? '127.0.0.1:3001', values['admin-listen'] ? '--admin-listen' : 'SPINET_ADMIN_LISTEN');
-  const token = env.SPINET_ADMIN_TOKEN === '' ? undefined : env.SPINET_ADMIN_TOKEN;
-  const localOnly = values['admin-local-only'] === true;
-  if (token === undefined && !localOnly) {
-    throw new ConfigInvalidError('the admin API needs a token: set SPINET_ADMIN_TOKEN, or pass --admin-local-only to run it without one on 127.0.0.1');
-  }
-  if (localOnly && !LOOPBACK.has(adminListen.host)) {
-    throw new ConfigInvalidError(`--admin-local-only: the admin API must listen on loopback (127.0.0.1 or ::1), not ${adminListen.host}; set SPINET_ADMIN_TOKEN to listen elsewhere`);
-  }
-  const fleetRedis = (values['fleet-redis'] ?? env.SPINET_FLEET_REDIS) || undefined;
-  if (fleetRedis !== undefined && !/^rediss?:\/\/[^/]/.test(fleetRedis)) {
-    throw new ConfigInvalidError(`${values['fleet-redis'] ? '--fleet-redis' : 'SPINET_FLEET_REDIS'}: "${redactUrl(fleetRedis)}" is not a redis:// or rediss:// URL`);
-  }
-  const resyncRaw = values['fleet-resync-ms'] ?? env.SPINET_FLEET_RESYNC_MS ?? '30000';
-  const resyncMs = Number(resyncRaw);
-  if (!/^\d+$/.test(resyncRaw) || resyncMs > 86_400_000) {
-    throw new ConfigInvalidError(`${values['fleet-resync-ms'] ? '--fleet-resync-ms' : 'SPINET_FLEET_RESYNC_MS'}: "${resyncRaw}" must be a whole number of milliseconds (0 to 86400000)`);
-  }
-  const pathPrefixRaw = env.SPINET_PATH_PREFIX ?? 'true';
-  if (!['true', 'false', '1', '0'].includes(pathPrefixRaw)) throw new ConfigInvalidError(`SPINET_PATH_PREFIX: "${pathPrefixRaw}" must be true or false`);
-  const config = loadConfig(
+  const settings = loadServeConfig(
     {
+      store: values.store,
+      baseDomain: values['base-domain'],
+      noPathPrefix: values['no-path-prefix'],
       listen: values.listen,
+      adminListen: values['admin-listen'],
+      adminLocalOnly: values['admin-local-only'],
+      stateDir: values['state-dir'],
       workers: values.workers,
       logLevel: values['log-level'],
       runtimeConfigFile: values['runtime-config-file'],
-      stateDir: values['state-dir'] ?? env.SPINET_STATE_DIR ?? path.join(storeDir, 'state'),
       metricsListen: values['metrics-listen'],
+      fleetRedis: values['fleet-redis'],
+      fleetResyncMs: values['fleet-resync-ms'],
     },
     env,
   );
-  const gateway = await buildGateway(config, {
-    tenancy: {
-      baseDomain: values['base-domain'] ?? env.SPINET_BASE_DOMAIN ?? 'localhost',
-      pathPrefix: values['no-path-prefix'] !== true && (pathPrefixRaw === 'true' || pathPrefixRaw === '1'),
-    },
-  });
+  const { gateway: config, storeDir, adminListen, adminToken: token, fleetRedis, fleetResyncMs: resyncMs } = settings;
+  const gateway = await buildGateway(config, { tenancy: { baseDomain: settings.baseDomain, pathPrefix: settings.pathPrefix } });
   const log = gateway.fastify.log as unknown as Logger;
   const store = new AppStore(storeDir);
   let fleet: FleetSync | undefined;
