@@ -21,6 +21,10 @@ export interface GatewayConfig {
   readonly deadlineMs: number;
   /** Request body limit in bytes (413 past it). */
   readonly maxBodyBytes: number;
+  /** Request body bytes read before a worker is taken (all of a smaller body). */
+  readonly bodyBufferBytes: number;
+  /** Time a client has to deliver those bytes (→ 408). */
+  readonly bodyTimeoutMs: number;
   /** Response body limit in bytes (past it the response is cut off; 500 if nothing was sent yet). */
   readonly maxResponseBytes: number;
   /** Cap on each guest instance's linear memory, in bytes (a guest growing past it fails → 500). */
@@ -58,6 +62,8 @@ export const ENV_NAMES: Readonly<Record<keyof GatewayConfig, string>> = {
   maxQueue: 'SPINET_MAX_QUEUE',
   deadlineMs: 'SPINET_DEADLINE_MS',
   maxBodyBytes: 'SPINET_MAX_BODY_BYTES',
+  bodyBufferBytes: 'SPINET_BODY_BUFFER_BYTES',
+  bodyTimeoutMs: 'SPINET_BODY_TIMEOUT_MS',
   maxInstanceMemory: 'SPINET_MAX_INSTANCE_MEMORY',
   maxResponseBytes: 'SPINET_MAX_RESPONSE_BYTES',
   cacheMaxBytes: 'SPINET_CACHE_MAX_BYTES',
@@ -132,6 +138,8 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     maxQueue: intFrom(env.SPINET_MAX_QUEUE, 1024, 'SPINET_MAX_QUEUE', 0, 1_000_000),
     deadlineMs: intFrom(flags.deadlineMs ?? env.SPINET_DEADLINE_MS, 30_000, flags.deadlineMs ? '--deadline-ms' : 'SPINET_DEADLINE_MS', 1, 3_600_000),
     maxBodyBytes: intFrom(env.SPINET_MAX_BODY_BYTES, 32 * 1024 * 1024, 'SPINET_MAX_BODY_BYTES', 0, 2 ** 40),
+    bodyBufferBytes: intFrom(env.SPINET_BODY_BUFFER_BYTES, 64 * 1024, 'SPINET_BODY_BUFFER_BYTES', 1, 64 * 1024 * 1024),
+    bodyTimeoutMs: intFrom(env.SPINET_BODY_TIMEOUT_MS, 10_000, 'SPINET_BODY_TIMEOUT_MS', 1, 3_600_000),
     maxResponseBytes: intFrom(env.SPINET_MAX_RESPONSE_BYTES, 256 * 1024 * 1024, 'SPINET_MAX_RESPONSE_BYTES', 0, 2 ** 40),
     maxInstanceMemory: intFrom(
       env.SPINET_MAX_INSTANCE_MEMORY ?? env.SPIN_MAX_INSTANCE_MEMORY,

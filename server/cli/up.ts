@@ -21,7 +21,7 @@ Serves a Spin app. APP_DIR (or -f) is a spin.toml or the directory holding one (
 --metrics-listen       a separate listener for /metrics and the status page (SPINET_METRICS_LISTEN).
 --build                run spinet build first (same as spinet build --up); a failed build serves nothing.
 Environment: SPINET_LISTEN (or SPIN_HTTP_LISTEN_ADDR), SPINET_WORKERS, SPINET_DEADLINE_MS,
-SPINET_MAX_BODY_BYTES, SPINET_MAX_RESPONSE_BYTES, SPINET_MAX_INSTANCE_MEMORY, SPINET_MAX_QUEUE, SPINET_CACHE_MAX_BYTES, SPINET_CACHE_DIR, SPINET_LOG_LEVEL,
+SPINET_MAX_BODY_BYTES, SPINET_BODY_BUFFER_BYTES, SPINET_BODY_TIMEOUT_MS, SPINET_MAX_RESPONSE_BYTES, SPINET_MAX_INSTANCE_MEMORY, SPINET_MAX_QUEUE, SPINET_CACHE_MAX_BYTES, SPINET_CACHE_DIR, SPINET_LOG_LEVEL,
 SPINET_ACCESS_LOG, SPINET_SHUTDOWN_GRACE_MS, SPINET_RUNTIME_CONFIG_FILE (or RUNTIME_CONFIG_FILE), SPINET_STATE_DIR, SPINET_KV_MAX_VALUE_BYTES.`;
 
 /** Runs `spinet up`; resolves once the gateway is listening, with a function that stops it. */

@@ -2,10 +2,12 @@
  * The HTTP trigger: every request that reaches the gateway is matched against the app's Spin routes
  * and handed to the executor (or answered from a static_response), and the guest's response is
  * streamed back. Clients see Spin's statuses: 404 empty for no route, 500 empty for guest failures;
- * spinet adds 504 for deadlines, 413 for oversized bodies and 503 when overloaded.
+ * spinet adds 504 for deadlines, 413 for oversized bodies, 408 for bodies that do not arrive in
+ * time (read before a worker is taken, see body-prefetch.ts) and 503 when overloaded.
  */
 import rateLimit from '@fastify/rate-limit';
 import { serveStatic } from '../plugins/static-files.js';
+import { prefetchBody } from './body-prefetch.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import { buildSpinHeaders, isSpinHeader } from '../routing/spin-headers.js';
@@ -180,6 +182,26 @@ export async function registerHttpTrigger(fastify: FastifyInstance, opts: HttpTr
       return reply.code(500).send();
     }
 
+    let body: Readable | null = null;
+    if (hasBody(request)) {
+      const pre = await prefetchBody(request.raw, { bufferBytes: config.bodyBufferBytes, timeoutMs: config.bodyTimeoutMs, maxBodyBytes: limits.maxBodyBytes });
+      if (pre.kind !== 'ready') {
+        if (pre.kind === 'aborted') {
+          log.info({ received: pre.bytes }, 'client went away while sending its request body');
+          return reply.code(400).send();
+        }
+        // The rest of the body is not wanted: close the connection once the answer is out.
+        reply.header('connection', 'close');
+        if (pre.kind === 'too-large') {
+          log.warn({ received: pre.bytes, limit: limits.maxBodyBytes }, 'request body too large');
+          return reply.code(413).send();
+        }
+        log.warn({ received: pre.bytes, timeoutMs: config.bodyTimeoutMs }, `request body too slow: the first ${config.bodyBufferBytes} bytes (or the whole body) did not arrive within ${config.bodyTimeoutMs} ms`);
+        return reply.code(408).send();
+      }
+      body = pre.body;
+    }
+
     const run = executor.run({
       component: prepared,
       handler: component.handler,
@@ -192,7 +214,7 @@ export async function registerHttpTrigger(fastify: FastifyInstance, opts: HttpTr
         authority: host,
         headers: guestHeaders(request.raw.rawHeaders, spin),
       },
-      body: hasBody(request) ? (request.raw as Readable) : null,
+      body,
       maxBodyBytes: limits.maxBodyBytes,
       maxResponseBytes: limits.maxResponseBytes,
       deadlineMs: limits.deadlineMs,

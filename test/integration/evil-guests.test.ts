@@ -21,6 +21,8 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const WORKERS = 3;
 const DEADLINE_MS = 1500;
+/** How long a client may take to deliver the start of its body before it gets 408. */
+const BODY_TIMEOUT_MS = 1000;
 const MAX_RESPONSE = 1 * MiB;
 const TIGHT_RESPONSE = 16 * KiB;
 const MEMORY_CAP = 32 * MiB;
@@ -255,6 +257,12 @@ async function guestFailures(gw: Gateway, component: string, reason: string): Pr
   return metric.values.filter((v) => v.labels.component === component && v.labels.reason === reason).reduce((sum, v) => sum + v.value, 0);
 }
 
+/** spinet_instances_started_total for one component. */
+async function instancesStarted(gw: Gateway, component: string): Promise<number> {
+  const metric = await gw.metrics.instancesStarted.get();
+  return metric.values.filter((v) => v.labels.component === component).reduce((sum, v) => sum + v.value, 0);
+}
+
 /** Lines of guest output (stdout/stderr, logged at info) whose text matches. */
 function guestOutput(lines: readonly Log[], stream: 'stdout' | 'stderr', text: RegExp): Log[] {
   return lines.filter((l) => l.stream === stream && text.test(String(l.msg)));
@@ -276,6 +284,7 @@ t.test('evil guests are contained', async (t) => {
       SPINET_MAX_RESPONSE_BYTES: String(MAX_RESPONSE),
       SPINET_MAX_INSTANCE_MEMORY: String(MEMORY_CAP),
       SPINET_MAX_QUEUE: '64',
+      SPINET_BODY_TIMEOUT_MS: String(BODY_TIMEOUT_MS),
     },
     logs,
   );
@@ -468,27 +477,30 @@ t.test('evil guests are contained', async (t) => {
     record('/slow-response', `200 ×${run.evil.length}, body cut at ~${DEADLINE_MS} ms (${run.evil[0]?.bytes} bytes)`, 'warn "guest ran past its deadline; stopping its worker" + warn "guest failed" outcome deadline', run.healthy);
   });
 
-  t.test('/slow-body: a client trickling its body is stopped at the deadline with 504', async (t) => {
+  t.test('/slow-body: a client trickling its body never takes a worker, and gets 408 at the body timeout', async (t) => {
     const fast = await get('/slow-body', { method: 'POST', body: Buffer.alloc(1000, 'x') });
     t.equal(fast.status, 200);
     t.equal(fast.body, 'read 1000 bytes\n', 'a body that arrives is read whole');
     const from = logs.length;
+    const started = await instancesStarted(gw, 'evil');
     const run = await underFire(address, () => get('/slow-body', { method: 'POST', trickleMs: 200 }));
     for (const r of run.evil) {
-      t.equal(r.status, 504);
+      t.equal(r.status, 408);
       t.equal(r.body, '');
-      // The time also counts the wait for a worker (four of these share three workers with the healthy lanes).
-      t.ok(r.ms >= DEADLINE_MS - 100 && r.ms < 4 * DEADLINE_MS, `504 at the deadline (${r.ms} ms)`);
+      t.ok(r.ms >= BODY_TIMEOUT_MS - 100 && r.ms < 3 * BODY_TIMEOUT_MS, `408 at the body timeout (${r.ms} ms)`);
     }
+    // The healthy /ok lane runs on the same component: one instance each, and none for the tricklers.
+    const okRequests = run.healthy.filter((h) => h.url === '/ok').length;
+    t.equal((await instancesStarted(gw, 'evil')) - started, okRequests, `no guest instance was started for a body that never arrived (${okRequests} for the /ok lane only)`);
     assertHealthy(t, run.healthy, logs);
     const load = await poolIdle(gw);
-    t.equal(load.running, 0, 'every worker was freed');
+    t.equal(load.running, 0, 'every worker is free');
     const lines = appLines(logs, from);
-    const warns = lines.filter((l) => l.msg === 'guest request failed' && l.status === 504);
-    t.ok(warns.length >= run.evil.length, 'a warn line with app and status 504 for each');
-    t.match(errMessage(warns[0] ?? {}), /ran past its 1500 ms deadline/);
+    const warns = lines.filter((l) => /^request body too slow/.test(String(l.msg)));
+    t.ok(warns.length >= run.evil.length, 'a warn line with app, component and the bytes received for each');
+    t.match(warns[0], { level: 40, app: 'evil', component: 'evil' });
     t.equal((await get('/ok')).status, 200, 'the gateway stays responsive');
-    record('/slow-body (client sends 1 byte / 200 ms)', `504 ×${run.evil.length}, empty body`, 'warn "guest request failed" status 504 (guest ran past its 1500 ms deadline) + "guest ran past its deadline; stopping its worker"', run.healthy);
+    record('/slow-body (client sends 1 byte / 200 ms)', `408 ×${run.evil.length}, empty body, no instance started`, `warn "request body too slow: the first 65536 bytes (or the whole body) did not arrive within ${BODY_TIMEOUT_MS} ms"`, run.healthy);
   });
 
   t.test('/header-bomb: 10,000 header lines, and one 1 MiB header, are delivered whole', async (t) => {
