@@ -220,6 +220,7 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
           ? { cliValues: o.variables ?? [], env: {}, cwd: path.dirname(path.resolve(manifestPath.endsWith('.toml') ? manifestPath : path.join(manifestPath, 'spin.toml'))), values: o.variableValues }
           : { cliValues: o.variables ?? config.variables, env: opts.env ?? process.env, cwd: opts.cwd ?? process.cwd() },
         stateDir: config.stateDir,
+        namespaceSharedStores: multi,
         ...(o.name !== undefined ? { name: o.name } : {}),
       });
     } finally {

@@ -38,6 +38,8 @@ export interface AppCapabilityOptions {
   readonly variables: ResolvedVariables;
   readonly services: CapabilityServices;
   readonly logger: Logger;
+  /** Multi-tenant mode: keys in stores other apps may share (Redis) are prefixed with `<app>:`. */
+  readonly namespaceSharedStores?: boolean;
   /** `--state-dir`; the runtime config's `state_dir` wins, and `<app>/.spin` is the default. */
   readonly stateDir?: string;
 }
@@ -57,7 +59,7 @@ export function buildAppCapabilities(opts: AppCapabilityOptions): Map<string, Co
     if (store) return store;
     const configured = runtimeConfig.keyValueStores.get(label);
     if (configured?.type === 'redis') {
-      store = new RedisKvStore(services.redis, configured.url, `redis store "${label}" at ${redactUrl(configured.url)}`);
+      store = new RedisKvStore(services.redis, configured.url, `redis store "${label}" at ${redactUrl(configured.url)}`, opts.namespaceSharedStores ? `${app.name}:` : '');
     } else if (configured?.type === 'spin') {
       store = services.embeddedKv.store(configured.path ?? path.join(stateDir, 'spinet-kv'), app.name, label);
     } else if (label === 'default') {

@@ -6,7 +6,8 @@
  *   are committed to disk before the guest's `set` returns, so data survives a crash or restart. Keys
  *   are namespaced by app and store label, so apps sharing a state directory never see each other's keys.
  * - Redis (`type = "redis"`, `url = ...`): keys as written, like Spin's Redis store, so Spin apps and
- *   spinet apps pointed at the same database share data.
+ *   spinet apps pointed at the same database share data. Under `spinet serve`, where one runtime config
+ *   serves every tenant, keys get the app's name as a prefix (`<app>:<key>`) so tenants stay apart.
  */
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
@@ -146,15 +147,24 @@ class LmdbStore implements KvStore {
 
 /** A store kept in Redis (runtime config `type = "redis"`). */
 export class RedisKvStore implements KvStore {
+  /**
+   * @param keyPrefix put before every key in Redis and taken off in `keys()` (a tenant's namespace);
+   * must hold no glob characters (app names cannot).
+   */
   constructor(
     readonly clients: RedisClients,
     readonly url: string,
     readonly describe: string,
+    readonly keyPrefix = '',
   ) {}
+
+  #k(key: string): string {
+    return this.keyPrefix + key;
+  }
 
   async get(key: string): Promise<Uint8Array | undefined> {
     try {
-      const v = await this.clients.get(this.url).getBuffer(key);
+      const v = await this.clients.get(this.url).getBuffer(this.#k(key));
       return v === null ? undefined : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
     } catch (err) {
       throw backendFailure(this.describe, err);
@@ -163,7 +173,7 @@ export class RedisKvStore implements KvStore {
 
   async set(key: string, value: Uint8Array): Promise<void> {
     try {
-      await this.clients.get(this.url).set(key, Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+      await this.clients.get(this.url).set(this.#k(key), Buffer.from(value.buffer, value.byteOffset, value.byteLength));
     } catch (err) {
       throw backendFailure(this.describe, err);
     }
@@ -171,7 +181,7 @@ export class RedisKvStore implements KvStore {
 
   async delete(key: string): Promise<void> {
     try {
-      await this.clients.get(this.url).del(key);
+      await this.clients.get(this.url).del(this.#k(key));
     } catch (err) {
       throw backendFailure(this.describe, err);
     }
@@ -179,7 +189,7 @@ export class RedisKvStore implements KvStore {
 
   async exists(key: string): Promise<boolean> {
     try {
-      return (await this.clients.get(this.url).exists(key)) > 0;
+      return (await this.clients.get(this.url).exists(this.#k(key))) > 0;
     } catch (err) {
       throw backendFailure(this.describe, err);
     }
@@ -192,8 +202,8 @@ export class RedisKvStore implements KvStore {
     try {
       let cursor = '0';
       do {
-        const [next, batch] = await client.scan(cursor, 'COUNT', 1000);
-        for (const k of batch) out.add(k);
+        const [next, batch] = this.keyPrefix === '' ? await client.scan(cursor, 'COUNT', 1000) : await client.scan(cursor, 'MATCH', `${this.keyPrefix}*`, 'COUNT', 1000);
+        for (const k of batch) out.add(k.slice(this.keyPrefix.length));
         cursor = next;
       } while (cursor !== '0');
     } catch (err) {

@@ -129,6 +129,8 @@ export interface LoadOptions {
    * namespaces the embedded key-value store; defaults to the manifest's `[application] name`.
    */
   readonly name?: string | undefined;
+  /** Multi-tenant mode: keys in shared (Redis) key-value stores get the app's name as a prefix. */
+  readonly namespaceSharedStores?: boolean | undefined;
 }
 
 /** A loaded, routable app. */
@@ -182,6 +184,7 @@ export async function loadApp(manifestPath: string, opts: LoadOptions): Promise<
     services: opts.services,
     logger,
     ...(opts.stateDir !== undefined ? { stateDir: opts.stateDir } : {}),
+    ...(opts.namespaceSharedStores ? { namespaceSharedStores: true } : {}),
   });
 
   const routed = new Set<string>();

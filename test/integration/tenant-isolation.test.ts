@@ -1,8 +1,9 @@
 /**
  * Tenants are isolated on a real `spinet serve` port: one app's host or prefix never reaches another
  * app's routes (ports, trailing dots, case, absolute-form targets, empty and dot segments, encoded
- * slashes), nor its files, key-value data (both use the label "default"), variables or metrics
- * label; and one app flooding the port with requests that loop does not starve another.
+ * slashes), nor its files, key-value data (both use the label "default", embedded or one shared
+ * Redis), variables or metrics label; and one app flooding the port with looping requests does not
+ * starve another.
  */
 import t from 'tap';
 import net from 'node:net';
@@ -12,8 +13,9 @@ import { create as createTar } from 'tar';
 import { request } from 'undici';
 import autocannon from 'autocannon';
 import { serve } from '../../server/cli/serve.js';
-import { freePort } from '../helpers/private-redis.js';
-import { builtWasm, tempDir } from '../helpers/tenant-apps.js';
+import { Redis } from 'ioredis';
+import { PrivateRedis, freePort } from '../helpers/private-redis.js';
+import { builtWasm, multiTenantGateway, tempDir, writeApp } from '../helpers/tenant-apps.js';
 import { repoRoot } from '../helpers/gateway.js';
 
 const FILESERVER = 'source = { url = "https://github.com/fermyon/spin-fileserver/releases/download/v0.3.0/spin_static_fs.wasm", digest = "sha256:' + 'ab'.repeat(32) + '" }';
@@ -205,4 +207,33 @@ t.test('tenant isolation on a real port', async (t) => {
     t.ok((statuses.get(503) ?? 0) > 0, `the flooding tenant was refused beyond its share of the queue (${JSON.stringify(Object.fromEntries(statuses))}, ${result.errors} errors)`);
     t.notOk(statuses.has(200), 'its loops never finished (they ran into the deadline)');
   });
+});
+
+t.test('tenants sharing a Redis-backed "default" store from one runtime config keep separate keys', async (t) => {
+  const redis = new PrivateRedis(await freePort());
+  await redis.start();
+  t.teardown(() => redis.stop());
+  const dir = await tempDir();
+  const rc = path.join(dir, 'runtime-config.toml');
+  await writeFile(rc, `[key_value_store.default]\ntype = "redis"\nurl = "${redis.url}"\n`);
+  const gw = await multiTenantGateway(dir, { baseDomain: 'apps.test', pathPrefix: false }, { SPINET_RUNTIME_CONFIG_FILE: rc });
+  t.teardown(() => gw.close());
+  for (const name of TENANTS) {
+    await gw.deployApp(await writeApp(dir, { name, wasm: builtWasm('capabilities'), routes: ['/x/...'], componentExtra: 'key_value_stores = ["default"]' }), { name });
+  }
+  const kv = async (app: string, op: string, payload?: string): Promise<unknown> => {
+    const res = await gw.fastify.inject({ method: payload === undefined ? 'GET' : 'PUT', url: `/x/kv/${op}`, headers: { host: `${app}.apps.test` }, ...(payload !== undefined ? { payload } : {}) });
+    return (res.json() as { value?: unknown }).value;
+  };
+  await kv('alpha', 'set/shared', 'from alpha');
+  await kv('beta', 'set/shared', 'from beta');
+  await kv('beta', 'set/only-beta', 'b');
+  t.equal(await kv('alpha', 'get/shared'), 'from alpha', 'alpha reads its own value of a key both wrote');
+  t.equal(await kv('beta', 'get/shared'), 'from beta', 'beta reads its own');
+  t.same(await kv('alpha', 'keys'), ['shared'], 'alpha lists only its own keys, without the prefix');
+  t.same(await kv('beta', 'keys'), ['only-beta', 'shared'], 'beta lists only its own');
+  t.equal(await kv('alpha', 'exists/only-beta'), false);
+  const client = new Redis(redis.url);
+  t.teardown(() => client.quit());
+  t.same((await client.keys('*')).sort(), ['alpha:shared', 'beta:only-beta', 'beta:shared'], 'in Redis each key carries its app’s name');
 });
