@@ -190,3 +190,24 @@ t.test('apps come back as they were after a restart on the same store', async (t
   const rolled = await second.admin.inject({ method: 'POST', url: '/v1/apps/two/rollback', headers: auth });
   t.match(rolled.json(), { version: 1 }, 'the history survives too: rollback after a restart works');
 });
+
+t.test('a host claimed in the store by an app another replica deployed is refused (409), though this replica never loaded it', async (t) => {
+  const root = await tempDir();
+  const storeDir = path.join(root, 'store');
+  const a = await fleetMember(storeDir, path.join(root, 'a'));
+  const b = await fleetMember(storeDir, path.join(root, 'b'));
+  t.teardown(async () => {
+    for (const m of [a, b]) {
+      await m.admin.close();
+      await m.gw.close();
+    }
+  });
+  const hello = await bundleOf(await writeApp(root, { name: 'shop', wasm: builtWasm('hello') }, 'v1'));
+  t.equal((await deploy(a.admin, 'shop', hello, '?host=shop.example.com')).statusCode, 200, 'replica A deploys shop on shop.example.com');
+  t.equal(b.gw.tenants.get('shop'), undefined, 'replica B has not heard of it (no fleet sync here)');
+  const res = await deploy(b.admin, 'rival', hello, '?host=shop.example.com');
+  t.equal(res.statusCode, 409);
+  t.match(res.json(), { code: 'SPINET_ERR_TENANT_CONFLICT', message: /"shop\.example\.com" is already claimed by app "shop"/ });
+  t.same((await b.service.list()).map((s) => s.name), ['shop'], 'and nothing was stored for the rival');
+  t.equal((await deploy(b.admin, 'rival', hello, '?host=rival.example.com')).statusCode, 200, 'another host is fine');
+});
