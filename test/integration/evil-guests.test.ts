@@ -482,7 +482,13 @@ t.test('evil guests are contained', async (t) => {
     t.equal(fast.status, 200);
     t.equal(fast.body, 'read 1000 bytes\n', 'a body that arrives is read whole');
     const from = logs.length;
-    const started = await instancesStarted(gw, 'evil');
+    // Instances are counted when a run's report arrives, just after its response: let them settle.
+    const settled = async (): Promise<number> => {
+      await poolIdle(gw);
+      await new Promise((r) => setTimeout(r, 100));
+      return instancesStarted(gw, 'evil');
+    };
+    const started = await settled();
     const run = await underFire(address, () => get('/slow-body', { method: 'POST', trickleMs: 200 }));
     for (const r of run.evil) {
       t.equal(r.status, 408);
@@ -491,7 +497,7 @@ t.test('evil guests are contained', async (t) => {
     }
     // The healthy /ok lane runs on the same component: one instance each, and none for the tricklers.
     const okRequests = run.healthy.filter((h) => h.url === '/ok').length;
-    t.equal((await instancesStarted(gw, 'evil')) - started, okRequests, `no guest instance was started for a body that never arrived (${okRequests} for the /ok lane only)`);
+    t.equal((await settled()) - started, okRequests, `no guest instance was started for a body that never arrived (${okRequests} for the /ok lane only)`);
     assertHealthy(t, run.healthy, logs);
     const load = await poolIdle(gw);
     t.equal(load.running, 0, 'every worker is free');
