@@ -108,13 +108,17 @@ export async function buildGuest(opts: GuestBuildOptions): Promise<GuestBuildRes
   const core = entry.endsWith('.wasm');
   const world = opts.world ?? (core ? DEFAULT_WORLD : guestWorld(await readEntry(entry, name)));
 
-  const [source, wit, componentizeVersion, jcoVersion] = await Promise.all([
+  const steps = [
     core ? readCoreModule(entry, name) : bundle(entry, name),
     witDir(path.resolve(opts.cacheDir ?? DEFAULT_BUILD_CACHE_DIR), name),
     packageVersion('@bytecodealliance/componentize-js', name),
     // componentize-js builds the final component with jco's componentNew and preview1 adapter.
     packageVersion('@bytecodealliance/jco', name),
-  ]);
+  ] as const;
+  // When bundling fails, the WIT cache write still running must finish before the error reaches the
+  // caller (who may delete the cache directory at once): settle every step, then take the results.
+  await Promise.allSettled(steps);
+  const [source, wit, componentizeVersion, jcoVersion] = await Promise.all(steps);
   const inputHash = createHash('sha256')
     // `kind` only for core modules: JS guests keep the hashes they had, so nothing rebuilds needlessly.
     .update(JSON.stringify({ builder: BUILDER_VERSION, ...(core ? { kind: 'core' } : {}), componentizeVersion, jcoVersion, world, wit: wit.hash }))
