@@ -46,7 +46,10 @@ async function evilLoad(port: number, seconds: number, connections: number): Pro
     EVIL_PATHS.map((p) => autocannon({ url: `http://127.0.0.1:${port}${p}`, headers: { host: `evil.${BENCH_DOMAIN}` }, connections: perPath, duration: seconds, timeout: 10 })),
   );
   const statuses = new Map<string, number>();
-  for (const r of results) for (const [code, { count }] of Object.entries(r.statusCodeStats ?? {})) statuses.set(code, (statuses.get(code) ?? 0) + (count ?? 0));
+  for (const r of results) for (const [code, { count }] of Object.entries(r.statusCodeStats ?? {})) {
+    const label = code === 'undefined' ? 'cut off mid-response' : code;
+    statuses.set(label, (statuses.get(label) ?? 0) + (count ?? 0));
+  }
   return { total: results.reduce((a, r) => a + r.requests.total, 0), errors: results.reduce((a, r) => a + r.errors + r.timeouts, 0), statuses };
 }
 
