@@ -40,15 +40,7 @@ export class RedisClients {
         enableOfflineQueue: true,
         retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 3000),
       });
-      const shown = redactUrl(url);
-      let lastLogged = 0;
-      // Without a listener, ioredis' connection errors would be unhandled 'error' events.
-      client.on('error', (err: Error) => {
-        const now = Date.now();
-        if (now - lastLogged < 10_000) return;
-        lastLogged = now;
-        this.#logger.warn({ redis: shown, err: err.message }, 'redis connection error (retrying)');
-      });
+      logConnectionErrors(client, this.#logger, { redis: redactUrl(url) }, 'redis connection error (retrying)');
       this.#clients.set(url, client);
     }
     return client;
@@ -69,4 +61,18 @@ export class RedisClients {
       }),
     );
   }
+}
+
+/**
+ * Logs an ioredis client's connection errors at most every 10 s (it retries on its own). Without a
+ * listener, those errors would be unhandled 'error' events.
+ */
+export function logConnectionErrors(client: Redis, logger: Logger, fields: Record<string, unknown>, message: string): void {
+  let lastLogged = 0;
+  client.on('error', (err: Error) => {
+    const now = Date.now();
+    if (now - lastLogged < 10_000) return;
+    lastLogged = now;
+    logger.warn({ ...fields, err: err.message }, message);
+  });
 }

@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import type { AppChange } from './app-service.js';
 import { TENANT_NAME } from './tenant-registry.js';
 import { redactUrl } from '../capabilities/redact-url.js';
+import { logConnectionErrors } from '../capabilities/redis-clients.js';
 import type { Logger } from '../observability/logger.js';
 
 /** What fleet sync needs from the app service. */
@@ -70,14 +71,7 @@ function redisClient(url: string, logger: Logger, role: string): Redis {
     autoResubscribe: false,
     retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 3000),
   });
-  const shown = redactUrl(url);
-  let lastLogged = 0;
-  client.on('error', (err: Error) => {
-    const now = Date.now();
-    if (now - lastLogged < 10_000) return;
-    lastLogged = now;
-    logger.warn({ redis: shown, role, err: err.message }, 'fleet redis connection error (retrying; the periodic re-sync covers the gap)');
-  });
+  logConnectionErrors(client, logger, { redis: redactUrl(url), role }, 'fleet redis connection error (retrying; the periodic re-sync covers the gap)');
   return client;
 }
 

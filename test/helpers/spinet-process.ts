@@ -12,8 +12,9 @@ import { repoRoot } from './gateway.js';
 export const MAIN = path.join(repoRoot, 'dist', 'server', 'main.js');
 
 /** Spawns `spinet <args>` with the test cache and two workers; `env` adds to (and overrides) the process's. */
-export function runSpinet(args: string[], env: Record<string, string> = {}, nodeFlags: string[] = []): ChildProcessWithoutNullStreams {
+export function runSpinet(args: readonly string[], env: Record<string, string> = {}, nodeFlags: readonly string[] = [], cwd?: string): ChildProcessWithoutNullStreams {
   return spawn(process.execPath, [...nodeFlags, MAIN, ...args], {
+    ...(cwd === undefined ? {} : { cwd }),
     env: { ...process.env, SPINET_CACHE_DIR: path.join(repoRoot, '.spinet', 'test-cache'), SPINET_WORKERS: '2', ...env },
   });
 }
@@ -36,8 +37,10 @@ export function listening(child: ChildProcessWithoutNullStreams): Promise<string
       const m = /spinet serving on (http:\/\/[^"\s]+)/.exec(out);
       if (m) resolve(m[1]!);
     };
+    let err = '';
     child.stdout.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`exited ${code} before listening: ${out}`)));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.once('exit', (code) => reject(new Error(`spinet exited ${code} before serving:\n${err}\n${out}`)));
   });
 }
 
