@@ -152,7 +152,8 @@ export class AppService {
     // Name and hosts are checked before the upload is even read.
     const hosts = this.#host.tenants.checkClaims(app, { hosts: req.hosts ?? [] });
     return this.#exclusive(app, async () => {
-      await this.#checkStoreClaims(app, hosts);
+      // Early, to spare the upload; the check that counts is activate's, under the store's claims lock.
+      await this.#store.assertHostsFree(app, hosts);
       const staged = await this.#store.stage(body);
       let version: AppVersion | undefined;
       try {
@@ -176,9 +177,10 @@ export class AppService {
       let loaded: LoadedApp;
       try {
         loaded = await this.#host.prepareApp(dir, { name: app, hosts, variableValues: req.variables ?? {} });
-        // Claims again: another app may have taken a host while this one compiled.
+        // Claims again: another app may have taken a host while this one compiled. activate checks
+        // the store's apps and makes this version current under one lock, so of two apps (on any
+        // replicas) claiming one host at the same instant exactly one gets it.
         this.#host.tenants.checkClaims(app, { hosts });
-        await this.#checkStoreClaims(app, hosts);
         await this.#store.activate(app, version.version);
       } catch (err) {
         await this.#store.drop(app, version.version);
@@ -192,21 +194,6 @@ export class AppService {
       await this.#notify({ app, action: 'deploy', version: version.version });
       return this.#status((await this.#store.get(app))!);
     });
-  }
-
-  /**
-   * TenantConflictError if another app in the store claims one of `hosts`: another replica may have
-   * deployed it, or this one may not have loaded it, so the local registry alone is not enough.
-   */
-  async #checkStoreClaims(app: string, hosts: readonly string[]): Promise<void> {
-    if (hosts.length === 0) return;
-    for (const other of await this.#store.list()) {
-      if (other.app === app) continue;
-      const taken = hosts.find((h) => other.current.hosts.includes(h));
-      if (taken !== undefined) {
-        throw new TenantConflictError(`host "${taken}" is already claimed by app "${other.app}"; remove it from that app first or choose another host`);
-      }
-    }
   }
 
   /** Makes the previous version current again and swaps it in. */

@@ -9,6 +9,7 @@
  * <root>/apps/<app>/current.json the versions in service order, last = current: {"history":[1,2,4]}
  *                                (and "retired": versions rolled back, to delete at the next deploy)
  * <root>/apps/<app>/current.lock held (O_EXCL) by whoever is rewriting current.json
+ * <root>/claims.lock             held (O_EXCL) by whoever is making current a version that claims hosts
  * <root>/tmp/                    uploads being unpacked; anything older than an hour at start-up is debris
  * <root>/store.json              {"id": ...}: names the store for the replicas sharing it (fleet channel)
  * ```
@@ -20,15 +21,20 @@
  * Several replicas may share one store. A version number is claimed by an exclusive create of its
  * metadata file, so two writers never get the same number; `current.json` is rewritten only under an
  * exclusive lock file, so concurrent deploys, rollbacks and deletes never lose one another's changes.
+ * A version that claims custom hosts becomes current only under the store-wide claims lock, after
+ * checking every other app's current version: two replicas making two apps current with one host at
+ * the same instant cannot both succeed. (Locks: store-lock.ts; claims lock first, then an app's.)
  */
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { AppNotFoundError, AppStoreError } from '../errors.js';
+import { AppNotFoundError, AppStoreError, TenantConflictError } from '../errors.js';
 import { unpackBundle, DEFAULT_BUNDLE_LIMITS } from './bundle.js';
 import type { BundleLimits, UnpackedBundle } from './bundle.js';
 import { TENANT_NAME } from './tenant-registry.js';
+import { withFileLock } from './store-lock.js';
+import type { HeldLock } from './store-lock.js';
 
 /** One stored version's metadata. */
 export interface AppVersion {
@@ -69,12 +75,14 @@ export interface AppStoreOptions {
   readonly limits?: BundleLimits;
   /** Uploads left in `tmp/` longer than this are removed at start-up (younger ones may be another replica's). */
   readonly debrisAgeMs?: number;
-  /** How long to wait for another writer's pointer lock before failing. */
+  /** How long to wait for another writer's pointer or claims lock before failing. */
   readonly lockWaitMs?: number;
+  /**
+   * A lock not refreshed for this long belongs to a writer that died holding it (on another machine;
+   * one that died on this host is seen at once). Holders refresh theirs every quarter of it.
+   */
+  readonly lockStaleMs?: number;
 }
-
-/** A pointer lock older than this belongs to a writer that died holding it (writes hold it for milliseconds). */
-const STALE_LOCK_MS = 30_000;
 
 interface Pointer {
   readonly history: number[];
@@ -89,13 +97,16 @@ export class AppStore {
   readonly #limits: BundleLimits;
   readonly #debrisAgeMs: number;
   readonly #lockWaitMs: number;
+  readonly #lockStaleMs: number;
 
   constructor(root: string, opts: AppStoreOptions = {}) {
     this.root = path.resolve(root);
     this.#keep = Math.max(2, opts.keep ?? 5);
     this.#limits = opts.limits ?? DEFAULT_BUNDLE_LIMITS;
     this.#debrisAgeMs = opts.debrisAgeMs ?? 60 * 60 * 1000;
-    this.#lockWaitMs = opts.lockWaitMs ?? 10_000;
+    this.#lockStaleMs = opts.lockStaleMs ?? 10_000;
+    // Long enough to outlast a dead writer's lock going stale.
+    this.#lockWaitMs = opts.lockWaitMs ?? this.#lockStaleMs + 5_000;
   }
 
   /** The bundle limits uploads are held to. */
@@ -154,33 +165,43 @@ export class AppStore {
   }
 
   /**
-   * Runs `work` holding the app's pointer lock (an exclusive create of `current.lock`), so a
-   * read-modify-write of `current.json` by another replica cannot interleave with this one.
+   * Runs `work` holding the app's pointer lock (`current.lock`), so a read-modify-write of
+   * `current.json` by another replica cannot interleave with this one.
    */
-  async #locked<T>(app: string, work: () => Promise<T>): Promise<T> {
-    const lock = path.join(this.#appDir(app), 'current.lock');
-    const deadline = Date.now() + this.#lockWaitMs;
-    for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
-      try {
-        await writeFile(lock, `${process.pid}\n`, { flag: 'wx' });
-        break;
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') throw new AppNotFoundError(`app "${app}" was deleted meanwhile`);
-        if (code !== 'EEXIST') throw new AppStoreError(`cannot lock ${lock}: ${(err as Error).message}`, { cause: err });
+  #locked<T>(app: string, work: (lock: HeldLock) => Promise<T>): Promise<T> {
+    return withFileLock(
+      path.join(this.#appDir(app), 'current.lock'),
+      { what: `the current version of ${app}`, staleMs: this.#lockStaleMs, waitMs: this.#lockWaitMs, missing: () => new AppNotFoundError(`app "${app}" was deleted meanwhile`) },
+      work,
+    );
+  }
+
+  /**
+   * Runs `work` holding the store-wide claims lock (`claims.lock`): whoever makes current a version
+   * that claims hosts checks and writes under it, so no other app can take one of those hosts between
+   * the check and the write, on this replica or another.
+   */
+  withClaimsLock<T>(work: (lock: HeldLock) => Promise<T>): Promise<T> {
+    return withFileLock(
+      path.join(this.root, 'claims.lock'),
+      { what: 'the host claims of the app store', staleMs: this.#lockStaleMs, waitMs: this.#lockWaitMs },
+      work,
+    );
+  }
+
+  /**
+   * TenantConflictError if an app other than `app` claims one of `hosts` in its current version.
+   * Authoritative only under the claims lock (activate and rollback check there); before it, an early
+   * refusal that spares an upload.
+   */
+  async assertHostsFree(app: string, hosts: readonly string[]): Promise<void> {
+    if (hosts.length === 0) return;
+    for (const other of await this.list()) {
+      if (other.app === app) continue;
+      const taken = hosts.find((h) => other.current.hosts.includes(h));
+      if (taken !== undefined) {
+        throw new TenantConflictError(`host "${taken}" is already claimed by app "${other.app}"; remove it from that app first or choose another host`);
       }
-      const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
-      if (age > STALE_LOCK_MS) {
-        await rm(lock, { force: true });
-        continue;
-      }
-      if (Date.now() > deadline) throw new AppStoreError(`${lock} has been held for ${this.#lockWaitMs} ms by another writer; try again`);
-      await new Promise((r) => setTimeout(r, wait + Math.random() * wait));
-    }
-    try {
-      return await work();
-    } finally {
-      await rm(lock, { force: true });
     }
   }
 
@@ -280,12 +301,23 @@ export class AppStore {
 
   /** Makes `version` current (pushed onto the history), prunes versions beyond `keep`, returns the record. */
   async activate(app: string, version: number): Promise<AppRecord> {
-    return this.#locked(app, async () => {
+    const { hosts } = await this.meta(app, version);
+    if (hosts.length === 0) return this.#activate(app, version, undefined);
+    // Check and write under the claims lock: no other app can claim one of these hosts in between.
+    return this.withClaimsLock(async (claims) => {
+      await this.assertHostsFree(app, hosts);
+      return this.#activate(app, version, claims);
+    });
+  }
+
+  #activate(app: string, version: number, claims: HeldLock | undefined): Promise<AppRecord> {
+    return this.#locked(app, async (lock) => {
       const before = await this.#pointer(app);
       const history = (before?.history ?? []).filter((v) => v !== version);
       history.push(version);
       const kept = history.slice(-this.#keep);
-      await this.#writePointer(app, { history: kept });
+      await claims?.assertHeld();
+      await this.#writePointer(app, { history: kept }, lock);
       // Only versions that left the history: others on disk may be another replica's deploy in progress.
       const retired = [...(before?.retired ?? []), ...history.slice(0, -this.#keep)].filter((v) => !kept.includes(v));
       await this.#prune(app, kept, retired);
@@ -296,13 +328,19 @@ export class AppStore {
   /** Makes the previous version current again; AppNotFoundError if there is none. */
   async rollback(app: string): Promise<AppRecord> {
     if (!(await this.#pointer(app))) throw new AppNotFoundError(`no app named "${app}" is deployed`);
-    return this.#locked(app, async () => {
-      const pointer = await this.#pointer(app);
-      if (!pointer) throw new AppNotFoundError(`no app named "${app}" is deployed`);
-      if (pointer.history.length < 2) throw new AppNotFoundError(`app "${app}" has no earlier version to roll back to`);
-      await this.#writePointer(app, { history: pointer.history.slice(0, -1), retired: [...(pointer.retired ?? []), pointer.history[pointer.history.length - 1]!] });
-      return (await this.get(app))!;
-    });
+    // The earlier version may claim hosts another app has taken since: checked under the claims lock.
+    return this.withClaimsLock((claims) =>
+      this.#locked(app, async (lock) => {
+        const pointer = await this.#pointer(app);
+        if (!pointer) throw new AppNotFoundError(`no app named "${app}" is deployed`);
+        if (pointer.history.length < 2) throw new AppNotFoundError(`app "${app}" has no earlier version to roll back to`);
+        const target = pointer.history[pointer.history.length - 2]!;
+        await this.assertHostsFree(app, (await this.meta(app, target)).hosts);
+        await claims.assertHeld();
+        await this.#writePointer(app, { history: pointer.history.slice(0, -1), retired: [...(pointer.retired ?? []), pointer.history[pointer.history.length - 1]!] }, lock);
+        return (await this.get(app))!;
+      }),
+    );
   }
 
   /** Deletes an app and all its versions; false if there was none. */
@@ -395,11 +433,12 @@ export class AppStore {
     return { history: parsed.history as number[], ...(Array.isArray(retired) && retired.every((v) => Number.isInteger(v)) ? { retired: retired as number[] } : {}) };
   }
 
-  async #writePointer(app: string, pointer: Pointer): Promise<void> {
+  async #writePointer(app: string, pointer: Pointer, lock: HeldLock): Promise<void> {
     const file = path.join(this.#appDir(app), 'current.json');
     const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
     try {
       await writeFile(tmp, `${JSON.stringify(pointer)}\n`);
+      await lock.assertHeld();
       await rename(tmp, file);
     } catch (err) {
       await rm(tmp, { force: true });

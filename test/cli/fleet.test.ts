@@ -3,6 +3,7 @@
  * delete on one is served by the other without a restart (Redis pub/sub), concurrent deploys of one
  * app from both get distinct versions and both replicas settle on the store's current one, a
  * restarted replica comes back with every app, and without Redis the periodic re-sync catches up.
+ * Two apps claiming one new host on both replicas at once: one gets it, the other a 409.
  */
 import t from 'tap';
 import path from 'node:path';
@@ -124,5 +125,34 @@ t.test('two replicas on one store pick up each other’s deploys, rollbacks and 
   t.equal((await admin(a, 'PUT', '/v1/apps/shop', headers)).status, 200, 'a deploy on A, which B can no longer hear of');
   t.ok(await serves(b2, 'shop.apps.test', isHeaders, 'the re-sync to bring B up to date'), 'the periodic re-sync brings B up to date');
   t.match(b2.output(), /app changed elsewhere; now serving its current version/);
+  t.notMatch(a.output() + b.output(), /"level":50/, 'no errors logged');
+});
+
+t.test('two replicas deploying two apps that claim one new host at once: one gets it (200), the other a 409 naming it, every round', async (t) => {
+  const root = await tempDir();
+  const store = path.join(root, 'store');
+  // No Redis: the replicas learn of each other's apps by re-syncing.
+  const env = { SPINET_FLEET_RESYNC_MS: '300' };
+  const [a, b] = await Promise.all([startReplica(store, env), startReplica(store, env)]);
+  t.teardown(() => Promise.all([a, b].map(stopReplica)));
+  const hello = await bundleOf(await writeApp(root, { name: 'hello', wasm: builtWasm('hello') }));
+  const ROUNDS = 6;
+  let last = '';
+  for (let i = 0; i < ROUNDS; i++) {
+    const host = `race-${i}.example.com`;
+    const [left, right] = await Promise.all([
+      admin(a, 'PUT', `/v1/apps/left-${i}?host=${host}`, hello),
+      admin(b, 'PUT', `/v1/apps/right-${i}?host=${host}`, hello),
+    ]);
+    const statuses = [left.status, right.status];
+    t.same([...statuses].sort(), [200, 409], `round ${i}: one deploy gets ${host}, the other is refused (got ${statuses.join(', ')})`);
+    const winner = left.status === 200 ? `left-${i}` : `right-${i}`;
+    const refused = left.status === 200 ? right : left;
+    t.match(refused.json, { code: 'SPINET_ERR_TENANT_CONFLICT', message: `host "${host}" is already claimed by app "${winner}"; remove it from that app first or choose another host` });
+    last = host;
+  }
+  const apps = (await admin(a, 'GET', '/v1/apps')).json.apps as Array<{ name: string; hosts: string[] }>;
+  t.equal(apps.length, ROUNDS, 'the store has one app per round, the losers left nothing');
+  for (const r of [a, b]) t.ok(await serves(r, last, isHello, `${r.port} to serve ${last}`), 'both replicas serve the winner on the contested host');
   t.notMatch(a.output() + b.output(), /"level":50/, 'no errors logged');
 });
