@@ -1,13 +1,13 @@
 /**
  * `spinet deploy` and `spinet apps`: the admin API's clients. `deploy` builds the app (its
  * `[component.x.build]` commands, like `spin deploy`), packs spin.toml with exactly the files it refers
- * to, and uploads the bundle; `apps` lists, shows, rolls back and deletes.
+ * to (and the app's `.env`, which `spin up` would read), and uploads the bundle; `apps` lists, shows, rolls back and deletes.
  */
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { loadManifest } from '../manifest/load-manifest.js';
-import { packBundle } from '../tenants/bundle.js';
+import { BUNDLE_DOTENV, bundleFiles, packBundle } from '../tenants/bundle.js';
 import { VARIABLES_HEADER } from '../plugins/admin-api.js';
 import { CliUsageError, GuestBuildError } from '../errors.js';
 
@@ -19,6 +19,8 @@ Builds the app, packs it and deploys it to a gateway running spinet serve (a new
 serves until the new one is ready). NAME defaults to the manifest's [application] name.
 --variable  a value for one of the app's [variables] (NAME=@FILE reads it from a file here), stored with
             this version on the gateway; a rollback brings back the earlier version's values
+            (a .env beside spin.toml is packed too: SPIN_VARIABLE_<NAME>=VALUE lines, used when
+            no --variable or runtime config provider gives a value, as spin up does)
 --url    the admin API (SPINET_ADMIN_URL; default http://127.0.0.1:3001)
 --token  the admin token (SPINET_ADMIN_TOKEN)`;
 
@@ -132,6 +134,10 @@ export async function deploy(argv: string[], env: NodeJS.ProcessEnv = process.en
   }
   const manifest = await loadManifest(source);
   const name = values.name ?? manifest.name;
+  if (bundleFiles(manifest).includes(BUNDLE_DOTENV)) {
+    // Its name only, never what it holds: the values may be secrets.
+    process.stderr.write(`spinet deploy: packing ${BUNDLE_DOTENV} from ${manifest.root} (SPIN_VARIABLE_<NAME> values for the app's variables; the gateway keeps it readable by its own user only)\n`);
+  }
   const query = (values.host ?? []).map((h) => `host=${encodeURIComponent(h)}`).join('&');
   const variables = await variablesHeaderValue(values.variable ?? [], process.cwd());
   const result = (await call(remoteOf(values, env), 'PUT', `/v1/apps/${encodeURIComponent(name)}${query ? `?${query}` : ''}`, packBundle(manifest), variables ? { [VARIABLES_HEADER]: variables } : {})) as AppJson;

@@ -2,7 +2,8 @@
  * The app store: every deployed version of every app, on disk, immutable once written.
  *
  * ```
- * <root>/apps/<app>/v<N>/        the unpacked bundle of version N (spin.toml at its top)
+ * <root>/apps/<app>/v<N>/        the unpacked bundle of version N (spin.toml at its top; its .env, if
+ *                                any, mode 0600: the app's working directory, where variables are read)
  * <root>/apps/<app>/v<N>.json    its metadata: digest, sizes, hosts, variable names, when
  * <root>/apps/<app>/v<N>.variables.json  variable values set at deploy (mode 0600; outside the bundle,
  *                                so no file server mount can reach them)
@@ -27,10 +28,10 @@
  */
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { AppNotFoundError, AppStoreError, TenantConflictError } from '../errors.js';
-import { unpackBundle, DEFAULT_BUNDLE_LIMITS } from './bundle.js';
+import { unpackBundle, BUNDLE_DOTENV, DEFAULT_BUNDLE_LIMITS } from './bundle.js';
 import type { BundleLimits, UnpackedBundle } from './bundle.js';
 import { TENANT_NAME } from './tenant-registry.js';
 import { withFileLock } from './store-lock.js';
@@ -210,7 +211,16 @@ export class AppStore {
     const dir = path.join(this.root, 'tmp', `upload-${randomBytes(8).toString('hex')}`);
     await mkdir(dir, { recursive: true });
     try {
-      return { dir, bundle: await unpackBundle(body, dir, this.#limits) };
+      const bundle = await unpackBundle(body, dir, this.#limits);
+      // The app's .env holds variable values, often secrets: for the gateway's user only, whatever
+      // mode it was packed with (like v<N>.variables.json).
+      const dotenv = path.join(dir, BUNDLE_DOTENV);
+      if ((await lstat(dotenv).catch(() => undefined))?.isFile()) {
+        await chmod(dotenv, 0o600).catch((err: Error) => {
+          throw new AppStoreError(`cannot restrict the permissions of the uploaded .env (${dotenv}): ${err.message}; check that the gateway's user owns the app store`, { cause: err });
+        });
+      }
+      return { dir, bundle };
     } catch (err) {
       await this.discard(dir);
       throw err;

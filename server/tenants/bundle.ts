@@ -1,7 +1,7 @@
 /**
  * App bundles: a tar.gz of spin.toml, its components and its files. `unpackBundle` is the gateway's
  * side and treats every byte as hostile; `packBundle` is `spinet deploy`'s side and packs exactly
- * what the manifest references.
+ * what the manifest references, plus the app's `.env`.
  *
  * Defences when unpacking (node-tar does the tar format; every decision is made here, before an
  * entry is written): only regular files and directories (no symlinks, hard links, devices or FIFOs);
@@ -15,6 +15,7 @@ import { createGunzip } from 'node:zlib';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import type { Readable } from 'node:stream';
+import { statSync } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import { Unpack, create as createTar } from 'tar';
 import type { ReadEntry } from 'tar';
@@ -206,10 +207,21 @@ export async function checkBundleManifest(root: string): Promise<ResolvedApp> {
   return app;
 }
 
-/** The files `spinet deploy` packs: spin.toml, each component source and every mounted file, relative to the app root. */
+/**
+ * The dotenv file beside spin.toml. `spin up` run in the app directory reads `SPIN_VARIABLE_<NAME>`
+ * values from `./.env`; a tenant's working directory is its bundle, so `spinet deploy` packs it (with
+ * its mode) and the gateway reads it there, after deploy-time values and the runtime config's providers.
+ */
+export const BUNDLE_DOTENV = '.env';
+
+/**
+ * The files `spinet deploy` packs: spin.toml, each component source, every mounted file and the
+ * app's `.env` if it has one, relative to the app root.
+ */
 export function bundleFiles(app: ResolvedApp): string[] {
   const root = app.root;
   const out = new Set<string>([path.relative(root, app.manifestPath)]);
+  if (statSync(path.join(root, BUNDLE_DOTENV), { throwIfNoEntry: false })?.isFile()) out.add(BUNDLE_DOTENV);
   const add = (p: string, what: string): void => {
     if (!inside(root, p)) throw new BundleInvalidError(`${what} (${p}) is outside the app directory ${root}; a bundle can only hold files inside it`);
     out.add(path.relative(root, p).split(path.sep).join('/'));

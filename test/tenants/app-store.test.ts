@@ -2,7 +2,7 @@
 import t from 'tap';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { readdir, readFile, utimes, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { AppStore } from '../../server/tenants/app-store.js';
 import { rawTarGz } from '../helpers/raw-tar.js';
 import { tempDir } from '../helpers/tenant-apps.js';
@@ -118,4 +118,16 @@ t.test('replicas sharing a store share its id', async (t) => {
   t.match(ids[0], /^[0-9a-f]{16}$/);
   t.same(new Set(ids).size, 1);
   t.not(await new AppStore(await tempDir()).id(), ids[0], 'another store has another id');
+});
+
+t.test('an uploaded .env is kept for the gateway’s user only, whatever mode it came with', async (t) => {
+  const store = new AppStore(await tempDir());
+  await store.init();
+  // rawTarGz writes every file 0644.
+  const staged = await store.stage(Readable.from([rawTarGz([{ path: 'spin.toml', body: 'x' }, { path: '.env', body: 'SPIN_VARIABLE_TOKEN=s3cret\n' }])]));
+  t.equal((await stat(path.join(staged.dir, '.env'))).mode & 0o777, 0o600);
+  t.equal((await stat(path.join(staged.dir, 'spin.toml'))).mode & 0o077, 0o044 & ~process.umask(), 'other files keep their usual mode');
+  const odd = await store.stage(Readable.from([rawTarGz([{ path: 'spin.toml', body: 'x' }, { path: '.env', type: 'Directory' }, { path: '.env/x', body: 'y' }])]));
+  await store.discard(odd.dir);
+  t.same(await readdir(path.join(store.root, 'tmp')).then((e) => e.filter((n) => n === path.basename(odd.dir))), [], 'a .env directory is left alone, and goes away with its upload');
 });

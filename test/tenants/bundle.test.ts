@@ -94,7 +94,7 @@ t.test('a manifest that refers outside its bundle is refused', async (t) => {
   await t.rejects(checkBundleManifest(empty), { code: 'SPINET_ERR_BUNDLE_INVALID', message: /no spin.toml/ }, 'a bundle without spin.toml');
 });
 
-t.test('spinet deploy packs exactly spin.toml, the component sources and the mounted files', async (t) => {
+t.test('spinet deploy packs exactly spin.toml, the component sources, the mounted files and .env', async (t) => {
   const root = await tempDir();
   const dir = path.join(root, 'app');
   await mkdir(path.join(dir, 'static'), { recursive: true });
@@ -111,4 +111,6 @@ t.test('spinet deploy packs exactly spin.toml, the component sources and the mou
   t.same((await readdir(dest, { recursive: true })).sort(), ['app.wasm', 'spin.toml', 'static', 'static/index.html']);
   await checkBundleManifest(dest);
   t.pass('the packed bundle passes the gateway\'s checks');
+  await writeFile(path.join(dir, '.env'), 'SPIN_VARIABLE_X=1\n');
+  t.same(bundleFiles(await loadManifest(dir)), ['.env', 'app.wasm', 'spin.toml', 'static/index.html'], 'and the app\'s .env, which spin up would read, when there is one');
 });
