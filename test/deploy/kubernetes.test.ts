@@ -1,6 +1,6 @@
 /**
  * The Kubernetes manifests in server/deploy/kubernetes validate against the Kubernetes API schemas
- * (kubernetes-models), and agree with what spinet serves: the Deployment runs `spinet serve` with
+ * (kubernetes-models), strictly (no unknown or misspelt field: k8s-strict.ts), and agree with what spinet serves: the Deployment runs `spinet serve` with
  * settings spinet accepts, its ports are the ones spinet listens on, its probes ask a path spinet
  * answers, the Services and the autoscaler point at it, and its shutdown grace fits the pod's.
  */
@@ -23,6 +23,7 @@ import { freePort } from '../helpers/private-redis.js';
 import { tempDir } from '../helpers/tenant-apps.js';
 import { parseListen } from '../../server/config.js';
 import { serve } from '../../server/cli/serve.js';
+import { strictCheck } from './k8s-strict.js';
 
 const DIR = path.join(repoRoot, 'server', 'deploy', 'kubernetes');
 
@@ -71,6 +72,32 @@ t.test('every manifest is a known kind and validates against the Kubernetes API 
     t.doesNotThrow(() => model?.validate(obj), `${m.file}: ${m.kind} ${m.metadata.name} is valid`);
   }
   t.throws(() => MODELS['apps/v1/Deployment']!.validate({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'x' }, spec: { selector: {}, template: { spec: { containers: [{ name: 'a', ports: [{ containerPort: 'http' }] }] } } } }), 'and the validator does reject a broken one');
+  const objects = all.map(({ file: _file, ...obj }) => obj);
+  const problems = strictCheck(objects, repoRoot).map((p) => `${all[p.manifest]?.file ?? '?'}: ${all[p.manifest]?.kind ?? ''} ${all[p.manifest]?.metadata.name ?? ''}: ${p.path || '(top level)'}: ${p.message}`);
+  t.same(problems, [], 'and every field of every manifest exists in the Kubernetes API, with its type (strict check)');
+});
+
+t.test('the strict check catches a misspelt or unknown field that the schema validator lets through, and says where', async (t) => {
+  const all = await manifests();
+  const index = all.findIndex((m) => m.kind === 'Deployment' && m.metadata.name === 'spinet');
+  const { file: _file, ...deployment } = all[index]!;
+  type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const cases: Array<[string, (d: Json) => void, string, RegExp]> = [
+    ['replica: 2 instead of replicas', (d) => (d.spec.replica = 2), 'spec.replica', /'replica' does not exist in type 'IDeploymentSpec'/],
+    ['a misspelt optional container field', (d) => (d.spec.template.spec.containers[0].imagePullPolicey = 'IfNotPresent'), 'spec.template.spec.containers[0].imagePullPolicey', /'imagePullPolicey' does not exist/],
+    ['containerPrt beside containerPort', (d) => (d.spec.template.spec.containers[0].ports[0].containerPrt = 3000), 'spec.template.spec.containers[0].ports[0].containerPrt', /'containerPrt' does not exist in type 'IContainerPort'/],
+    ['a misspelt metadata field', (d) => (d.metadata.lables = { app: 'spinet' }), 'metadata.lables', /'lables' does not exist/],
+    ['a number where the API wants a string', (d) => (d.spec.template.spec.containers[0].image = 42), 'spec.template.spec.containers[0].image', /'number' is not assignable to type 'string'/],
+  ];
+  t.same(strictCheck([deployment], repoRoot), [], 'the Deployment as written passes');
+  for (const [why, spoil, where, message] of cases) {
+    const broken = structuredClone(deployment) as Json;
+    spoil(broken);
+    if (why !== 'a number where the API wants a string') t.doesNotThrow(() => MODELS['apps/v1/Deployment']!.validate(broken), `${why}: kubernetes-models' validate() alone accepts it`);
+    const problems = strictCheck([broken as Manifest], repoRoot);
+    t.equal(problems.length, 1, `${why}: one problem`);
+    t.match(problems[0], { manifest: 0, path: where, message }, `${why}: caught at ${where}`);
+  }
 });
 
 t.test('the kustomization lists every manifest file', async (t) => {
