@@ -190,11 +190,21 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
   const retiring = new Set<Promise<void>>();
   // While an app is being prepared its components may be cache hits no registered app holds yet.
   let preparing = 0;
+  // Prepared apps not yet activated (a deploy between compiling and its switch) use their components
+  // too. Weakly held: a version whose deploy failed after preparing is never activated, and is
+  // forgotten with it.
+  const prepared = new Set<WeakRef<LoadedApp>>();
   /** Frees what an old version held once its last request is done: worker configs and unused compiled code. */
   const release = (old: LoadedApp): void => {
     const done = tenants.drained(old).then(() => {
       const inUse = new Set<string>();
-      for (const a of tenants.list()) {
+      const waiting: LoadedApp[] = [];
+      for (const ref of prepared) {
+        const a = ref.deref();
+        if (a) waiting.push(a);
+        else prepared.delete(ref);
+      }
+      for (const a of [...tenants.list(), ...waiting]) {
         for (const c of a.components.values()) inUse.add(c.digest);
         for (const t of a.redisTriggers) inUse.add(t.component.digest);
       }
@@ -211,7 +221,7 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
     const multi = opts.tenancy !== undefined;
     preparing++;
     try {
-      return await loadApp(manifestPath, {
+      const app = await loadApp(manifestPath, {
         cache,
         logger: log,
         runtimeConfig,
@@ -223,12 +233,15 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
         namespaceSharedStores: multi,
         ...(o.name !== undefined ? { name: o.name } : {}),
       });
+      prepared.add(new WeakRef(app));
+      return app;
     } finally {
       preparing--;
     }
   };
   const activateApp = (app: LoadedApp, claims: TenantClaims = {}): void => {
     const old = tenants.put(app, claims);
+    for (const ref of prepared) if (ref.deref() === app) prepared.delete(ref);
     redisTrigger.replace(old, app);
     if (old) release(old);
     log.info({ app: app.name, hosts: tenants.hostsOf(app.name), replaced: old !== undefined }, old ? 'app swapped to a new version' : 'app deployed');
