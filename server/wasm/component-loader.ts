@@ -12,13 +12,22 @@ import { toGlueScript } from './glue-script.js';
 import { SUPPORTED_IMPORTS } from '../host/host-imports.js';
 import { importMemory, definesMemory } from './memory-import.js';
 import type { ImportedMemory } from './memory-import.js';
+import { planComponent, UnsupportedComponent } from './component-plan.js';
+import type { LinkPlan } from './component-plan.js';
 
 /** A component ready to instantiate: compiled core modules and the glue that links them. */
 export interface PreparedComponent {
   /** sha256 of the component bytes, hex. */
   readonly digest: string;
-  /** The glue as a function-body script (see glue-script.ts). */
+  /**
+   * How a worker links it: spinet's own link plan (component-plan.ts, the fast path), or, for
+   * components using constructs the plan does not cover, jco's glue as a function-body script
+   * (glue-script.ts; empty when `plan` is set).
+   */
+  readonly plan?: LinkPlan | undefined;
   readonly glue: string;
+  /** Which linker serves this component. */
+  readonly linker: 'spinet' | 'jco';
   readonly modules: ReadonlyArray<readonly [string, WebAssembly.Module]>;
   /** Core modules rewritten to import their memory (see memory-import.ts), with its limits. */
   readonly memories: ReadonlyArray<readonly [string, ImportedMemory]>;
@@ -30,7 +39,7 @@ export interface PreparedComponent {
   readonly exports: readonly string[];
   /** Bytes this entry holds (core module bytes + glue), the LRU's size measure. */
   readonly byteSize: number;
-  /** Milliseconds spent transpiling (0 when the disk cache had it) and compiling. */
+  /** Milliseconds spent transpiling or planning (0 when the disk cache had the transpile) and compiling. */
   readonly transpileMs: number;
   readonly compileMs: number;
 }
@@ -149,6 +158,17 @@ async function writeCache(dir: string, c: { glue: string; files: Map<string, Uin
   }
 }
 
+/**
+ * `SPINET_LINKER=jco` makes every component use jco's glue (for comparison and as an escape hatch);
+ * the default uses spinet's linker wherever the component allows and jco's glue elsewhere.
+ */
+function linkerChoice(): 'spinet' | 'jco' {
+  const v = process.env.SPINET_LINKER;
+  if (v === undefined || v === '' || v === 'spinet') return 'spinet';
+  if (v === 'jco') return 'jco';
+  throw new ComponentCompileError(`SPINET_LINKER="${v}" is not a linker spinet knows; use "spinet" (the default) or "jco"`);
+}
+
 /** Options for `prepareComponent`. */
 export interface PrepareOptions {
   /** Directory for transpiled output by digest; undefined disables the disk cache. */
@@ -163,7 +183,18 @@ export interface PrepareOptions {
 export async function prepareComponent(bytes: Uint8Array, digest: string, opts: PrepareOptions): Promise<PreparedComponent> {
   const problem = componentHeaderProblem(bytes);
   if (problem) throw new ComponentCompileError(`${opts.label}: ${problem}`);
-  const t = await transpileCached(bytes, digest, opts.cacheDir, opts.label);
+  let t: Transpiled;
+  let plan: LinkPlan | undefined;
+  const planStarted = performance.now();
+  try {
+    if (linkerChoice() === 'jco') throw new UnsupportedComponent('SPINET_LINKER=jco');
+    const planned = planComponent(bytes);
+    plan = planned.plan;
+    t = { glue: '', files: planned.files, imports: planned.imports, exports: planned.exports, transpileMs: performance.now() - planStarted };
+  } catch (err) {
+    if (!(err instanceof UnsupportedComponent)) throw err;
+    t = await transpileCached(bytes, digest, opts.cacheDir, opts.label);
+  }
   const unsupported = t.imports.filter((i) => !SUPPORTED_IMPORTS.has(i));
   if (unsupported.length > 0) {
     throw new ComponentImportError(
@@ -191,7 +222,7 @@ export async function prepareComponent(bytes: Uint8Array, digest: string, opts: 
   } catch (err) {
     throw new ComponentCompileError(`${opts.label}: a core module failed to compile: ${(err as Error).message}`, { cause: err });
   }
-  return { digest, glue: t.glue, modules, memories, uncappedModules, imports: t.imports, exports: t.exports, byteSize, transpileMs: t.transpileMs, compileMs: performance.now() - started };
+  return { digest, plan, glue: t.glue, linker: plan ? 'spinet' : 'jco', modules, memories, uncappedModules, imports: t.imports, exports: t.exports, byteSize, transpileMs: t.transpileMs, compileMs: performance.now() - started };
 }
 
 /** The wasi:http incoming-handler export a component offers, or throws a clear error. */

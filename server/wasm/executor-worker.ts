@@ -8,6 +8,7 @@ import type { MessagePort } from 'node:worker_threads';
 import vm from 'node:vm';
 import { Buffer } from 'node:buffer';
 import { buildHostImports, activateInstance } from '../host/host-imports.js';
+import { linkPlan } from './component-runtime.js';
 import { IncomingRequest, ResponseOutparam } from '../host/wasi-http.js';
 import type { ResponseTarget } from '../host/wasi-http.js';
 import type { ByteSink, ByteSource, Readiness, Waiter } from '../host/wasi-io.js';
@@ -474,12 +475,17 @@ function describe(err: unknown): string {
 function load(msg: Extract<ControlMessage, { t: 'load' }>): void {
   let error: string | undefined;
   try {
-    const script = new vm.Script(`(function () {\n${msg.glue}\n})`, { filename: `spinet-glue-${msg.digest.slice(0, 12)}.js` });
-    const instantiate = (script.runInThisContext() as () => Instantiate)();
+    let instantiate: Instantiate;
+    if (msg.plan) {
+      instantiate = linkPlan(msg.plan, hostImports) as unknown as Instantiate;
+    } else {
+      const script = new vm.Script(`(function () {\n${msg.glue}\n})`, { filename: `spinet-glue-${msg.digest.slice(0, 12)}.js` });
+      instantiate = (script.runInThisContext() as () => Instantiate)();
+    }
     const modules = new Map(msg.modules);
-    // A finalizer in the glue could call into a finished instance after its memory was handed on;
-    // such glue gets fresh memories only.
-    const recycle = !msg.glue.includes('FinalizationRegistry');
+    // A finalizer in jco's glue could call into a finished instance after its memory was handed on;
+    // such glue gets fresh memories only. spinet's linker keeps no reference to a finished instance.
+    const recycle = msg.plan !== undefined || !msg.glue.includes('FinalizationRegistry');
     for (const [name, limits] of msg.memories) {
       const module = modules.get(name);
       if (module) memorySpecs.set(module, { ...limits, recycle });

@@ -441,7 +441,7 @@ class WorkerSlot {
     if (!p) {
       p = new Promise<void>((resolve, reject) => this.#loadWaiters.set(c.digest, { resolve, reject }));
       this.loaded.set(c.digest, p);
-      this.post({ t: 'load', digest: c.digest, glue: c.glue, modules: c.modules, memories: c.memories });
+      this.post({ t: 'load', digest: c.digest, plan: c.plan, glue: c.glue, modules: c.modules, memories: c.memories });
     }
     return p;
   }

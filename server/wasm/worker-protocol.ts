@@ -11,12 +11,14 @@
  * - reports (worker → main `postMessage`): response parts, body pulls, guest logs, completion.
  */
 import type { MountedFile } from '../manifest/types.js';
+import type { LinkPlan } from './component-plan.js';
 
 /** Everything a worker needs to instantiate one component: compiled core modules and the glue path. */
 export interface LoadMessage {
   readonly t: 'load';
   readonly digest: string;
-  /** The transpiled glue as a function-body script (see glue-script.ts). */
+  /** spinet's link plan (component-plan.ts); when absent, `glue` is jco's glue as a function-body script. */
+  readonly plan?: LinkPlan | undefined;
   readonly glue: string;
   /** Core module name (as the glue asks for it) → compiled module; structured-cloned cheaply. */
   readonly modules: ReadonlyArray<readonly [string, WebAssembly.Module]>;
