@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile, readFile, readdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,6 +30,38 @@ interface Sample {
   readonly p99: number;
   readonly errors: number;
   readonly non2xx: number;
+  /** Server process CPU time over the measurement, in cores (all its threads). */
+  readonly cores: number;
+  /** Server process resident memory at the end of the measurement. */
+  readonly rssMiB: number;
+}
+
+/** utime + stime of a process and its descendants (all threads; jco serve runs its server in a child), from /proc. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const procs = new Map<number, { ppid: number; cpu: number }>();
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      procs.set(Number(entry), { ppid: Number(fields[1]), cpu: (Number(fields[11]) + Number(fields[12])) / 100 }); // USER_HZ is 100 on Linux
+    } catch {
+      // exited meanwhile
+    }
+  }
+  let total = 0;
+  const todo = [pid];
+  while (todo.length > 0) {
+    const p = todo.pop()!;
+    total += procs.get(p)?.cpu ?? 0;
+    for (const [child, info] of procs) if (info.ppid === p) todo.push(child);
+  }
+  return total;
+}
+
+async function rssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 }
 
 function waitListening(child: ChildProcess, name: string): Promise<void> {
@@ -49,7 +81,7 @@ function waitListening(child: ChildProcess, name: string): Promise<void> {
   });
 }
 
-async function measure(url: string, duration: number, connections: number): Promise<Sample> {
+async function measure(url: string, duration: number, connections: number): Promise<Omit<Sample, 'cores' | 'rssMiB'>> {
   const r = await autocannon({ url, duration, connections, pipelining: 1 });
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx };
 }
@@ -88,10 +120,19 @@ async function main(): Promise<void> {
   const gatewayEnv = { ...process.env, SPINET_ACCESS_LOG: 'false', SPINET_LOG_LEVEL: 'warn', SPINET_WORKERS: values.workers };
   const spinet = (app: string) => (port: number) =>
     spawn(process.execPath, [main, 'up', app, '--listen', `127.0.0.1:${port}`, '--log-level', 'info'], { env: gatewayEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const jcoGlue = (app: string) => (port: number) =>
+    spawn(process.execPath, [main, 'up', app, '--listen', `127.0.0.1:${port}`, '--log-level', 'info'], { env: { ...gatewayEnv, SPINET_LINKER: 'jco' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const jcoCli = path.join(path.dirname(fileURLToPath(import.meta.resolve('@bytecodealliance/jco'))), 'jco.js');
+  const jcoServe = (wasm: string) => (port: number) =>
+    spawn(process.execPath, [jcoCli, 'serve', wasm, '--host', '127.0.0.1', '--port', String(port), '--isolate-requests', 'instance'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const scenarios: Scenario[] = [
     { name: 'bare Fastify hello', start: (port) => spawn(process.execPath, [path.join(root, 'dist', 'bench', 'bare-fastify.js'), `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] }) },
     { name: 'spinet + hello_wasi_http.wasm (Rust)', start: spinet(rustApp) },
+    { name: 'spinet, jco glue (SPINET_LINKER=jco) + Rust', start: jcoGlue(rustApp) },
+    { name: 'jco serve --isolate-requests instance + Rust', start: jcoServe(fixture) },
     { name: 'spinet + components/hello (TypeScript)', start: spinet(path.join(root, 'components', 'hello')) },
+    { name: 'spinet, jco glue (SPINET_LINKER=jco) + TypeScript', start: jcoGlue(path.join(root, 'components', 'hello')) },
+    { name: 'jco serve --isolate-requests instance + TypeScript', start: jcoServe(helloWasm) },
   ];
 
   const samples = new Map<string, Sample[]>(scenarios.map((s) => [s.name, []]));
@@ -104,9 +145,13 @@ async function main(): Promise<void> {
         await waitListening(child, s.name);
         const url = `http://127.0.0.1:${p}/`;
         await measure(url, 2, connections); // warm-up: JIT, lazy compilation, worker glue
-        const sample = await measure(url, duration, connections);
+        const cpu0 = await cpuSeconds(child.pid!);
+        const t0 = performance.now();
+        const measured = await measure(url, duration, connections);
+        const cores = ((await cpuSeconds(child.pid!)) - cpu0) / ((performance.now() - t0) / 1000);
+        const sample: Sample = { ...measured, cores, rssMiB: await rssMiB(child.pid!) };
         samples.get(s.name)!.push(sample);
-        process.stderr.write(`round ${round} ${s.name}: ${sample.rps.toFixed(0)} req/s p50 ${sample.p50} ms p99 ${sample.p99} ms errors ${sample.errors} non-2xx ${sample.non2xx}\n`);
+        process.stderr.write(`round ${round} ${s.name}: ${sample.rps.toFixed(0)} req/s p50 ${sample.p50} ms p99 ${sample.p99} ms errors ${sample.errors} non-2xx ${sample.non2xx} server CPU ${cores.toFixed(2)} cores RSS ${sample.rssMiB.toFixed(0)} MiB\n`);
       } finally {
         child.kill('SIGTERM');
         await new Promise((r) => child.once('exit', r));
@@ -118,20 +163,70 @@ async function main(): Promise<void> {
   const baseRps = median(base.map((x) => x.rps));
   const baseP99 = median(base.map((x) => x.p99));
   const lines = [
-    `| scenario | req/s (median of ${rounds}) | p50 ms | p99 ms | req/s vs bare Fastify | p99 vs bare Fastify | errors + non-2xx |`,
-    '|---|---|---|---|---|---|---|',
+    `| scenario | req/s (median of ${rounds}) | p50 ms | p99 ms | req/s vs bare Fastify | p99 vs bare Fastify | errors + non-2xx | server CPU (cores) | server RSS MiB |`,
+    '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const s of scenarios) {
     const xs = samples.get(s.name)!;
     const rps = median(xs.map((x) => x.rps));
     const p99 = median(xs.map((x) => x.p99));
     lines.push(
-      `| ${s.name} | ${rps.toFixed(0)} | ${median(xs.map((x) => x.p50)).toFixed(1)} | ${p99.toFixed(1)} | ${(rps / baseRps).toFixed(3)} | ${(p99 / baseP99).toFixed(2)}× | ${xs.reduce((a, x) => a + x.errors + x.non2xx, 0)} |`,
+      `| ${s.name} | ${rps.toFixed(0)} | ${median(xs.map((x) => x.p50)).toFixed(1)} | ${p99.toFixed(1)} | ${(rps / baseRps).toFixed(3)} | ${(p99 / baseP99).toFixed(2)}× | ${xs.reduce((a, x) => a + x.errors + x.non2xx, 0)} | ${median(xs.map((x) => x.cores)).toFixed(2)} | ${median(xs.map((x) => x.rssMiB)).toFixed(0)} |`,
     );
   }
+  const rpsOf = (name: string): number => median(samples.get(name)!.map((x) => x.rps));
+  const ratio = (a: string, b: string): string => (rpsOf(b) > 0 ? `×${(rpsOf(a) / rpsOf(b)).toFixed(1)}` : `n/a (${b} answered nothing)`);
+  lines.push(
+    '',
+    `spinet vs jco serve --isolate-requests instance, same component: Rust ${ratio(scenarios[1]!.name, scenarios[3]!.name)}, TypeScript ${ratio(scenarios[4]!.name, scenarios[6]!.name)} req/s; ` +
+      `spinet's linker vs jco glue inside spinet: Rust ${ratio(scenarios[1]!.name, scenarios[2]!.name)}, TypeScript ${ratio(scenarios[4]!.name, scenarios[5]!.name)}.`,
+  );
+  const cold = await coldStart(main, path.join(root, 'components', 'hello'), gatewayEnv, rounds);
+  lines.push(
+    '',
+    `Cold start, components/hello (TypeScript, ${(Buffer.byteLength(await readFile(helloWasm)) / 2 ** 20).toFixed(1)} MiB), process spawn → first 200, median of ${rounds}: ` +
+      `never-seen component (empty cache) ${cold.cold.toFixed(0)} ms; restart with a warm on-disk cache ${cold.warm.toFixed(0)} ms; bare Fastify process spawn → first 200 ${cold.bare.toFixed(0)} ms.`,
+  );
   const table = `${lines.join('\n')}\n\nautocannon -c ${connections} -d ${duration}, ${rounds} interleaved rounds, spinet workers=${values.workers}, node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'})\n`;
   process.stdout.write(`\n${table}`);
   if (values.out) await writeFile(values.out, table);
+}
+
+/** Spawn → first 200 for a never-seen component (fresh cache dir) and for a restart on that cache. */
+async function coldStart(main: string, app: string, env: NodeJS.ProcessEnv, rounds: number): Promise<{ cold: number; warm: number; bare: number }> {
+  const once = async (args: string[], childEnv: NodeJS.ProcessEnv, port: number): Promise<number> => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, args, { env: childEnv, stdio: ['ignore', 'ignore', 'ignore'] });
+    try {
+      for (;;) {
+        try {
+          const r = await fetch(`http://127.0.0.1:${port}/`);
+          await r.arrayBuffer();
+          if (r.status === 200) return performance.now() - t0;
+        } catch {
+          // not listening yet
+        }
+        if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode} before answering`);
+        await new Promise((r) => setTimeout(r, 5));
+        if (performance.now() - t0 > 60_000) throw new Error('no answer within 60 s');
+      }
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+  };
+  const cold: number[] = [];
+  const warm: number[] = [];
+  const bare: number[] = [];
+  let port = 3900;
+  for (let i = 0; i < rounds; i++) {
+    const cacheDir = await mkdtemp(path.join(os.tmpdir(), 'spinet-cold-'));
+    const e = { ...env, SPINET_CACHE_DIR: cacheDir };
+    cold.push(await once([main, 'up', app, '--listen', `127.0.0.1:${port}`], e, port++));
+    warm.push(await once([main, 'up', app, '--listen', `127.0.0.1:${port}`], e, port++));
+    bare.push(await once([path.join(root, 'dist', 'bench', 'bare-fastify.js'), `127.0.0.1:${port}`], process.env, port++));
+  }
+  return { cold: median(cold), warm: median(warm), bare: median(bare) };
 }
 
 main().catch((err: unknown) => {
