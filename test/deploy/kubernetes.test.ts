@@ -81,7 +81,7 @@ t.test('the strict check catches a misspelt or unknown field that the schema val
   const all = await manifests();
   const index = all.findIndex((m) => m.kind === 'Deployment' && m.metadata.name === 'spinet');
   const { file: _file, ...deployment } = all[index]!;
-  type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  type Json = Record<string, any>; // the cases reach into the parsed YAML freely
   const cases: Array<[string, (d: Json) => void, string, RegExp]> = [
     ['replica: 2 instead of replicas', (d) => (d.spec.replica = 2), 'spec.replica', /'replica' does not exist in type 'IDeploymentSpec'/],
     ['a misspelt optional container field', (d) => (d.spec.template.spec.containers[0].imagePullPolicey = 'IfNotPresent'), 'spec.template.spec.containers[0].imagePullPolicey', /'imagePullPolicey' does not exist/],
