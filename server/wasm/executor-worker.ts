@@ -35,6 +35,31 @@ interface MemorySpec {
   readonly capPages?: number;
   /** Whether a used memory may be zeroed and handed to the next instance. */
   readonly recycle: boolean;
+  /** Byte ranges to zero on reuse: the initial memory minus what data segments rewrite; undefined = all. */
+  readonly zero?: ReadonlyArray<readonly [number, number]>;
+}
+
+/**
+ * The parts of [0, size) outside `covered` (sorted, merged). Covered blocks are first joined across
+ * gaps under 64 bytes, and blocks under 4 KiB are zeroed anyway (instantiation rewrites them), so the
+ * reset is a few large fills rather than thousands of small ones.
+ */
+function complement(covered: ReadonlyArray<readonly [number, number]>, size: number): Array<[number, number]> {
+  const joined: Array<[number, number]> = [];
+  for (const [a, b] of covered) {
+    const last = joined[joined.length - 1];
+    if (last && a - last[1] < 64) last[1] = Math.max(last[1], b);
+    else joined.push([a, b]);
+  }
+  const out: Array<[number, number]> = [];
+  let at = 0;
+  for (const [a, b] of joined.filter(([x, y]) => y - x >= 4096)) {
+    if (a > at) out.push([at, Math.min(a, size)]);
+    at = Math.max(at, b);
+    if (at >= size) break;
+  }
+  if (at < size) out.push([at, size]);
+  return out.filter(([a, b]) => b > a);
 }
 
 /**
@@ -55,7 +80,9 @@ function releaseMemories(): void {
   for (const [module, memory] of memoriesInUse) {
     const spec = memorySpecs.get(module);
     if (!spec?.recycle || memory.buffer.byteLength !== spec.initial * 65536 || memoryPool.has(module)) continue;
-    new Uint8Array(memory.buffer).fill(0);
+    const bytes = new Uint8Array(memory.buffer);
+    if (spec.zero) for (const [a, b] of spec.zero) bytes.fill(0, a, b);
+    else bytes.fill(0);
     memoryPool.set(module, memory);
   }
   memoriesInUse.length = 0;
@@ -488,7 +515,7 @@ function load(msg: Extract<ControlMessage, { t: 'load' }>): void {
     const recycle = msg.plan !== undefined || !msg.glue.includes('FinalizationRegistry');
     for (const [name, limits] of msg.memories) {
       const module = modules.get(name);
-      if (module) memorySpecs.set(module, { ...limits, recycle });
+      if (module) memorySpecs.set(module, { ...limits, recycle, ...(limits.dataRanges ? { zero: complement(limits.dataRanges, limits.initial * 65536) } : {}) });
     }
     components.set(msg.digest, { instantiate, modules });
   } catch (err) {

@@ -22,6 +22,12 @@ export interface ImportedMemory {
    * compiled module serves apps with different caps.
    */
   readonly capPages?: number;
+  /**
+   * Byte ranges [start, end) that active data segments with constant offsets write at every
+   * instantiation, sorted and merged; undefined when some segment's offset is not a constant. A
+   * recycled memory need not be zeroed there: instantiation overwrites them.
+   */
+  readonly dataRanges?: ReadonlyArray<readonly [number, number]>;
 }
 
 /** Import module and field name of the rewritten memory. */
@@ -131,6 +137,51 @@ function memoryImports(body: Uint8Array): number {
   return memories;
 }
 
+/** Reads a signed LEB128 i32. */
+function sleb32(r: Reader): number {
+  let result = 0;
+  let shift = 0;
+  let b: number;
+  do {
+    b = r.byte();
+    result |= (b & 0x7f) << shift;
+    shift += 7;
+  } while (b & 0x80 && shift < 35);
+  return shift < 32 && b & 0x40 ? result | (-1 << shift) : result;
+}
+
+/**
+ * The ranges active data segments write into memory 0, sorted and merged, or undefined if an offset
+ * is not an `i32.const` (then the whole memory must be zeroed on reuse).
+ */
+function activeDataRanges(body: Uint8Array): Array<[number, number]> | undefined {
+  const r = new Reader(body);
+  const ranges: Array<[number, number]> = [];
+  for (let n = r.u32(); n > 0; n--) {
+    const flags = r.u32();
+    if (flags === 1) {
+      r.skip(r.u32()); // passive: written only by memory.init, into the zeroed part
+      continue;
+    }
+    if (flags === 2 && r.u32() !== 0) return undefined;
+    if (flags !== 0 && flags !== 2) return undefined;
+    if (r.byte() !== 0x41) return undefined; // i32.const
+    const offset = sleb32(r) >>> 0;
+    if (r.byte() !== 0x0b) return undefined;
+    const len = r.u32();
+    r.skip(len);
+    if (len > 0) ranges.push([offset, offset + len]);
+  }
+  ranges.sort((a, b) => a[0] - b[0]);
+  const merged: Array<[number, number]> = [];
+  for (const [a, b] of ranges) {
+    const last = merged[merged.length - 1];
+    if (last && a <= last[1]) last[1] = Math.max(last[1], b);
+    else merged.push([a, b]);
+  }
+  return merged;
+}
+
 /** Whether a core module defines a linear memory of its own (a memory section). */
 export function definesMemory(bytes: Uint8Array): boolean {
   try {
@@ -212,7 +263,9 @@ export function importMemory(bytes: Uint8Array, maximumPages?: number): { bytes:
       out.set(p, at);
       at += p.length;
     }
-    return { bytes: out, memory: max === undefined ? { initial: limits.min } : { initial: limits.min, maximum: max } };
+    const dataSection = sections.find((sec) => sec.id === 11);
+    const dataRanges = dataSection ? activeDataRanges(bytes.subarray(dataSection.bodyStart, dataSection.end)) : [];
+    return { bytes: out, memory: { initial: limits.min, ...(max === undefined ? {} : { maximum: max }), ...(dataRanges ? { dataRanges } : {}) } };
   } catch (err) {
     if (err instanceof Unsupported || err instanceof RangeError) return undefined;
     throw err;

@@ -23,7 +23,7 @@ export interface LoadMessage {
   /** Core module name (as the glue asks for it) → compiled module; structured-cloned cheaply. */
   readonly modules: ReadonlyArray<readonly [string, WebAssembly.Module]>;
   /** Modules that import their memory as `spinet.memory`, with its limits (see memory-import.ts). */
-  readonly memories: ReadonlyArray<readonly [string, { readonly initial: number; readonly maximum?: number; readonly capPages?: number }]>;
+  readonly memories: ReadonlyArray<readonly [string, { readonly initial: number; readonly maximum?: number; readonly capPages?: number; readonly dataRanges?: ReadonlyArray<readonly [number, number]> }]>;
 }
 
 /** Forget a component (evicted from the precompile cache). */

@@ -20,7 +20,7 @@ t.test('a module with imports and a defined memory gets a memory import with the
   const bytes = await wat('(module (import "env" "f" (func $f)) (memory (export "memory") 2 10) (data (i32.const 16) "hi") (func (export "run") (call $f)))');
   const r = importMemory(bytes);
   t.ok(r, 'rewritten');
-  t.same(r!.memory, { initial: 2, maximum: 10 });
+  t.same(r!.memory, { initial: 2, maximum: 10, dataRanges: [[16, 18]] });
   t.ok(WebAssembly.validate(r!.bytes), 'the result validates');
   const m = new WebAssembly.Module(r!.bytes);
   t.same(WebAssembly.Module.imports(m), [
@@ -37,10 +37,10 @@ t.test('a module with imports and a defined memory gets a memory import with the
 t.test('a module without an import section gets one, and a cap lowers the maximum', async (t) => {
   const bytes = await wat('(module (memory 1) (func (export "x")))');
   const r = importMemory(bytes, 4);
-  t.same(r?.memory, { initial: 1, maximum: 4 });
+  t.same(r?.memory, { initial: 1, maximum: 4, dataRanges: [] });
   t.ok(WebAssembly.validate(r!.bytes));
   t.same(WebAssembly.Module.imports(new WebAssembly.Module(r!.bytes)), [{ module: 'spinet', name: 'memory', kind: 'memory' }]);
-  t.same(importMemory(bytes, 0)?.memory, { initial: 1, maximum: 1 }, 'a cap below the initial size keeps the initial size');
+  t.same(importMemory(bytes, 0)?.memory, { initial: 1, maximum: 1, dataRanges: [] }, 'a cap below the initial size keeps the initial size');
 });
 
 t.test('modules it cannot rewrite are left alone', async (t) => {
@@ -74,6 +74,22 @@ t.test('every instance starts with zeroed memory, although the executor recycles
   t.same(statuses, Array(10).fill(500), 'each run ends without a response, as the guest is written');
   t.equal(logs.filter((l) => l.msg === 'guest finished').length, 10, 'every run returned normally');
   t.equal(logs.filter((l) => l.msg === 'guest failed' && l.outcome === 'trap').length, 0, 'no instance found the value a previous one left behind');
+});
+
+t.test('data segments are intact in every instance: the reset skips what instantiation rewrites, and only that', async (t) => {
+  const dirty = await watComponent('dirty-data');
+  const core = importMemory(await wat('(module (memory 1) (data (i32.const 8192) "abc") (data (i32.const 100) "xy") (data "passive"))'));
+  t.same(core?.memory.dataRanges, [[100, 102], [8192, 8195]], 'active segments with constant offsets, sorted; passive ones left out');
+  const dynamic = importMemory(await wat('(module (import "env" "base" (global $b i32)) (memory 1) (data (global.get $b) "abc"))'));
+  t.equal(dynamic?.memory.dataRanges, undefined, 'an offset that is not a constant: no ranges, so the whole memory is zeroed');
+  const dir = t.testdir({ 'spin.toml': `spin_manifest_version = 2\n[application]\nname = "dirty"\n[[trigger.http]]\nroute = "/..."\ncomponent = "dirty"\n[component.dirty]\nsource = ${JSON.stringify(dirty)}\n` });
+  const logs: Array<Record<string, unknown>> = [];
+  const gw = await testGateway(path.join(dir, 'spin.toml'), { SPINET_WORKERS: '1' }, logs);
+  t.teardown(() => gw.close());
+  for (let i = 0; i < 10; i++) await gw.fastify.inject({ method: 'GET', url: '/' });
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(logs.filter((l) => l.msg === 'guest finished').length, 10, 'every run found its data segment restored and the rest zeroed');
+  t.equal(logs.filter((l) => l.msg === 'guest failed').length, 0);
 });
 
 t.test('the instance memory cap is enforced: growing past it fails the guest, under it succeeds', async (t) => {
