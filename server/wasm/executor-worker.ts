@@ -40,34 +40,30 @@ interface MemorySpec {
 }
 
 /**
- * The parts of [0, size) outside `covered` (sorted, merged). Covered blocks are first joined across
- * gaps under 64 bytes, and blocks under 4 KiB are zeroed anyway (instantiation rewrites them), so the
- * reset is a few large fills rather than thousands of small ones.
+ * The parts of [0, size) outside `covered` (sorted, merged): what a reset must zero. Zero ranges
+ * separated by less than 4 KiB of covered bytes are merged (zeroing covered bytes is harmless:
+ * instantiation rewrites them), so the reset is a few large fills rather than thousands of small ones.
+ * Bytes between segments are never skipped: they must read as zero.
  */
 function complement(covered: ReadonlyArray<readonly [number, number]>, size: number): Array<[number, number]> {
-  const joined: Array<[number, number]> = [];
-  for (const [a, b] of covered) {
-    const last = joined[joined.length - 1];
-    if (last && a - last[1] < 64) last[1] = Math.max(last[1], b);
-    else joined.push([a, b]);
-  }
-  const out: Array<[number, number]> = [];
+  const exact: Array<[number, number]> = [];
   let at = 0;
-  for (const [a, b] of joined.filter(([x, y]) => y - x >= 4096)) {
-    if (a > at) out.push([at, Math.min(a, size)]);
+  for (const [a, b] of covered) {
+    if (a > at) exact.push([at, Math.min(a, size)]);
     at = Math.max(at, b);
     if (at >= size) break;
   }
-  if (at < size) out.push([at, size]);
-  return out.filter(([a, b]) => b > a);
+  if (at < size) exact.push([at, size]);
+  const out: Array<[number, number]> = [];
+  for (const [a, b] of exact) {
+    if (b <= a) continue;
+    const last = out[out.length - 1];
+    if (last && a - last[1] < 4096) last[1] = b;
+    else out.push([a, b]);
+  }
+  return out;
 }
 
-/**
- * Linear memories for modules that import theirs (memory-import.ts). After a run, a memory that did
- * not grow is zeroed and kept for the next instance of the same module on this worker: zeroing a
- * mapped memory is far cheaper than faulting in a fresh one, and the next instance's data segments
- * are copied in by instantiation as usual, so it starts exactly as a fresh memory would.
- */
 const memorySpecs = new Map<WebAssembly.Module, MemorySpec>();
 const memoryPool = new Map<WebAssembly.Module, WebAssembly.Memory>();
 /** The maximum (pages) each pooled memory was created with: a memory is reused only under the same cap. */
@@ -371,15 +367,23 @@ class Exchange implements Waiter, ResponseTarget, HostChannel {
     this.#sentBytes += this.#outBytes;
     this.#out = [];
     this.#outBytes = 0;
-    report(msg, transfer);
+    // Only a cleanly ended response rides on `done`: a failure must reach the gateway first, so
+    // whoever streams the response has attached its listeners before the run's end is reported.
+    if (this.#holdFinal && end && error === undefined && abort === undefined) this.final = { msg: msg as Extract<ReportMessage, { t: 'out' }>, transfer };
+    else report(msg, transfer);
     return false;
   }
+
+  /** Set by `finishRun`: a cleanly ended last output rides on the `done` report (one message, one wake-up, per request). */
+  #holdFinal = false;
+  final: { msg: Extract<ReportMessage, { t: 'out' }>; transfer: ArrayBuffer[] } | undefined;
 
   /**
    * Called when the guest returns. A response whose body was never finished is broken: if its head
    * has not gone out yet, the gateway can still answer a clean 500.
    */
   finishRun(): void {
+    this.#holdFinal = true;
     if (this.#head && !this.#ended && this.#closed === undefined && this.#error === undefined) {
       this.#post('guest returned without finishing the response body');
     } else {
@@ -488,7 +492,11 @@ function run(msg: RunMessage): void {
     releaseMemories();
   }
   ex.finishRun();
-  report({ t: 'done', id: msg.id, outcome, ...(message !== undefined ? { message } : {}), ...(ex.outOfMemory ? { outOfMemory: true } : {}), instantiateUs, callUs });
+  const final = ex.final;
+  report(
+    { t: 'done', id: msg.id, outcome, ...(message !== undefined ? { message } : {}), ...(ex.outOfMemory ? { outOfMemory: true } : {}), instantiateUs, callUs, ...(final ? { out: final.msg } : {}) },
+    final?.transfer,
+  );
 }
 
 function describe(err: unknown): string {

@@ -487,6 +487,7 @@ class WorkerSlot {
         job.req.onLog?.(msg.stream, msg.text);
         break;
       case 'done':
+        if (msg.out) job.onOut(msg.out);
         job.finish({
           outcome: msg.outcome,
           ...(msg.message !== undefined ? { message: msg.message } : {}),

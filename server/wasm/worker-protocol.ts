@@ -160,4 +160,6 @@ export type ReportMessage =
       /** Microseconds spent instantiating and in the guest call, for metrics. */
       readonly instantiateUs: number;
       readonly callUs: number;
+      /** The run's last response output, sent with the report rather than as its own message. */
+      readonly out?: Extract<ReportMessage, { t: 'out' }>;
     };

@@ -32,11 +32,12 @@ export const WAT_HANDLERS = {
   'dirty-memory': '(if (i32.ne (i32.load (i32.const 60000)) (i32.const 0)) (then unreachable)) (i32.store (i32.const 60000) (i32.const 42))',
   /**
    * Has an 8 KiB data segment of 'Z' at 8192 (which the executor does not zero on reuse, as
-   * instantiation rewrites it): traps unless it finds its data intact and the memory beyond it zero,
-   * then spoils both and returns without responding.
+   * instantiation rewrites it) and a small one 32 bytes after it: traps unless it finds its data
+   * intact and both the 32-byte gap and the memory beyond zero, then spoils all three and returns
+   * without responding.
    */
   'dirty-data':
-    '(if (i32.ne (i32.load8_u (i32.const 12000)) (i32.const 0x5a)) (then unreachable)) (if (i32.ne (i32.load (i32.const 60000)) (i32.const 0)) (then unreachable)) (i32.store8 (i32.const 12000) (i32.const 0)) (i32.store (i32.const 60000) (i32.const 42))',
+    '(if (i32.ne (i32.load8_u (i32.const 12000)) (i32.const 0x5a)) (then unreachable)) (if (i32.ne (i32.load (i32.const 60000)) (i32.const 0)) (then unreachable)) (if (i32.ne (i32.load (i32.const 16400)) (i32.const 0)) (then unreachable)) (i32.store8 (i32.const 12000) (i32.const 0)) (i32.store (i32.const 60000) (i32.const 42)) (i32.store (i32.const 16400) (i32.const 42))',
 } as const;
 
 let witReady: Promise<void> | undefined;
@@ -103,7 +104,7 @@ export async function watComponent(name: keyof typeof WAT_HANDLERS): Promise<str
     ${usesExit ? '(import "wasi:cli/exit@0.2.12" "exit" (func $exit (param i32)))' : ''}
     (memory (export "memory") 1)
     (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 1024)
-    ${name === 'dirty-data' ? `(data (i32.const 8192) "${'Z'.repeat(8192)}")` : ''}
+    ${name === 'dirty-data' ? `(data (i32.const 8192) "${'Z'.repeat(8192)}") (data (i32.const 16416) "${'Y'.repeat(16)}")` : ''}
     (func (export "wasi:http/incoming-handler@0.2.12#handle") (param i32 i32) ${WAT_HANDLERS[name]}))`;
   const core = await jco.parse(wat);
   const embedded = await jco.componentEmbed({ binary: core, witPath: witDir, world: usesExit ? 'handler-exit' : 'handler' });
