@@ -15,6 +15,7 @@ import { Executor } from '../server/wasm/executor.js';
 import type { GuestRequest } from '../server/wasm/executor.js';
 import type { RequestHead } from '../server/wasm/worker-protocol.js';
 import { buildHostImports, activateInstance } from '../server/host/host-imports.js';
+import { linkPlan } from '../server/wasm/component-runtime.js';
 import { IncomingRequest, ResponseOutparam } from '../server/host/wasi-http.js';
 import type { ResponseTarget } from '../server/host/wasi-http.js';
 import { EMPTY_SOURCE } from '../server/host/wasi-io.js';
@@ -40,16 +41,25 @@ const quiet: Logger = {
 
 /** Instantiate + handle on this thread, with a minimal host that collects the response. */
 function inProcess(c: PreparedComponent, handler: string): () => number {
-  const instantiate = (new vm.Script(`(function () {\n${c.glue}\n})`).runInThisContext() as () => (...a: unknown[]) => Record<string, { handle(a: unknown, b: unknown): void }>)();
-  const modules = new Map(c.modules);
   const imports = buildHostImports();
+  type Instantiate = (...a: unknown[]) => Record<string, { handle(a: unknown, b: unknown): void }>;
+  const instantiate = c.plan
+    ? (linkPlan(c.plan, imports) as unknown as Instantiate)
+    : (new vm.Script(`(function () {\n${c.glue}\n})`).runInThisContext() as () => Instantiate)();
+  const modules = new Map(c.modules);
+  const memories = new Map(c.memories);
+  const names = new Map([...c.modules].map(([n, m]) => [m, n] as const));
   const sink = (): ByteSink => ({ ready: () => true, block: () => {}, capacity: () => 65536, write: () => {}, flush: () => {} });
   return () => {
     let status = 0;
     const target: ResponseTarget = { head: (s) => void (status = s), error: () => {}, body: sink(), end: () => {}, abort: () => {} };
     activateInstance({ waiter: { waitAny: () => false, prime: () => {} }, cli: { environment: [], stdout: sink(), stderr: sink() }, filesystem: undefined });
     try {
-      const exports = instantiate((n: string) => modules.get(n), imports, (m: WebAssembly.Module, i: WebAssembly.Imports) => new WebAssembly.Instance(m, i));
+      const exports = instantiate((n: string) => modules.get(n), imports, (m: WebAssembly.Module, i: WebAssembly.Imports) => {
+        // Modules rewritten to import their memory get a fresh one, as a worker without recycling would.
+        const spec = memories.get(names.get(m)!);
+        return new WebAssembly.Instance(m, spec ? { ...i, spinet: { memory: new WebAssembly.Memory({ initial: spec.initial, ...(spec.maximum ? { maximum: spec.maximum } : {}) }) } } : i);
+      });
       exports[handler]!.handle(new IncomingRequest({ method: 'GET', pathWithQuery: '/', scheme: 'http', authority: 'bench', headers: [] }, EMPTY_SOURCE), new ResponseOutparam(target));
     } finally {
       activateInstance(undefined);

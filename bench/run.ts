@@ -187,6 +187,13 @@ async function main(): Promise<void> {
     `Cold start, components/hello (TypeScript, ${(Buffer.byteLength(await readFile(helloWasm)) / 2 ** 20).toFixed(1)} MiB), process spawn → first 200, median of ${rounds}: ` +
       `never-seen component (empty cache) ${cold.cold.toFixed(0)} ms; restart with a warm on-disk cache ${cold.warm.toFixed(0)} ms; bare Fastify process spawn → first 200 ${cold.bare.toFixed(0)} ms.`,
   );
+  const instantiate = await new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(root, 'dist', 'bench', 'instantiate.js'), '--rounds', String(rounds)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`bench/instantiate exited with ${code}`))));
+  });
+  lines.push('', instantiate);
   const table = `${lines.join('\n')}\n\nautocannon -c ${connections} -d ${duration}, ${rounds} interleaved rounds, spinet workers=${values.workers}, node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'})\n`;
   process.stdout.write(`\n${table}`);
   if (values.out) await writeFile(values.out, table);
