@@ -750,25 +750,34 @@ function lowerTrampoline(
   };
 }
 
+/**
+ * Names a component's WIT may not reach on host objects: everything JavaScript gives every object
+ * and function (`constructor`, `toString`, `__proto__`, `call`, `bind`...). The host's own methods
+ * are what jco's conventions map WIT names to; anything else is "not provided".
+ */
+function inherited(member: string): boolean {
+  return member in Object.prototype || member in Function.prototype;
+}
+
 function hostCall(plan: Extract<LinkPlan['trampolines'][number], { k: 'lower' }>, host: Host): (args: unknown[]) => unknown {
   const h = plan.host;
-  const ns = host[h.iface];
+  const ns = h.member !== undefined && inherited(h.member) ? undefined : Object.prototype.hasOwnProperty.call(host, h.iface) ? host[h.iface] : undefined;
   const missing = (): never => {
     throw new Error(`spinet does not provide ${h.iface}#${h.wit}, which the component called`);
   };
   if (!ns) return missing;
   switch (h.kind) {
     case 'func': {
-      const f = ns[h.member!];
+      const f = Object.prototype.hasOwnProperty.call(ns, h.member!) ? ns[h.member!] : undefined;
       return typeof f === 'function' ? (args) => (f as (...a: unknown[]) => unknown)(...args) : missing;
     }
     case 'constructor': {
-      const C = ns[h.cls!];
+      const C = Object.prototype.hasOwnProperty.call(ns, h.cls!) ? ns[h.cls!] : undefined;
       return typeof C === 'function' ? (args) => new (C as new (...a: unknown[]) => unknown)(...args) : missing;
     }
     case 'static': {
-      const C = ns[h.cls!] as Record<string, unknown> | undefined;
-      const f = C?.[h.member!];
+      const C = (Object.prototype.hasOwnProperty.call(ns, h.cls!) ? ns[h.cls!] : undefined) as Record<string, unknown> | undefined;
+      const f = C && Object.prototype.hasOwnProperty.call(C, h.member!) ? C[h.member!] : undefined;
       return typeof f === 'function' ? (args) => (f as (...a: unknown[]) => unknown).apply(C, args) : missing;
     }
     case 'method': {
@@ -786,7 +795,8 @@ function hostCall(plan: Extract<LinkPlan['trampolines'][number], { k: 'lower' }>
 /** Builds jco's `instantiate` signature from a plan; done once per component per worker. */
 export function linkPlan(plan: LinkPlan, host: Host): Instantiate {
   const classes = plan.resources.map((r) => {
-    const C = host[r.iface]?.[r.cls];
+    const ns = Object.prototype.hasOwnProperty.call(host, r.iface) ? host[r.iface] : undefined;
+    const C = ns && Object.prototype.hasOwnProperty.call(ns, r.cls) ? ns[r.cls] : undefined;
     return typeof C === 'function' ? (C as new (...a: never[]) => unknown) : undefined;
   });
   const codecs = new Codecs(

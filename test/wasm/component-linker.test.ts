@@ -166,6 +166,41 @@ t.test('host calls: resources, borrows, drops and results in both error conventi
   t.same(log, ['dispose 21', 'dispose 150', 'dispose 5000']);
 });
 
+t.test('WIT names cannot reach what JavaScript gives every object', async (t) => {
+  const bytes = await parseWat(`(component
+    (import "test:abi/host@1.0.0" (instance $host
+      (export "thing" (type $thing (sub resource)))
+      (export "make" (func (param "n" u32) (result (own $thing))))
+      (export "[method]thing.to-string" (func (param "self" (borrow $thing)) (result string)))
+      (export "constructor" (func (result u32)))))
+    (alias export $host "make" (func $make))
+    (alias export $host "[method]thing.to-string" (func $str))
+    (alias export $host "constructor" (func $ctor))
+    (core module $libc (memory (export "memory") 1) (func (export "realloc") (param i32 i32 i32 i32) (result i32) i32.const 64))
+    (core instance $libc (instantiate $libc))
+    (alias core export $libc "memory" (core memory $mem))
+    (alias core export $libc "realloc" (core func $realloc))
+    (core func $make-lowered (canon lower (func $make)))
+    (core func $str-lowered (canon lower (func $str) (memory $mem) (realloc $realloc)))
+    (core func $ctor-lowered (canon lower (func $ctor)))
+    (core module $main
+      (import "host" "make" (func $make (param i32) (result i32)))
+      (import "host" "str" (func $str (param i32 i32)))
+      (import "host" "ctor" (func $ctor (result i32)))
+      (func (export "to-string") (call $str (call $make (i32.const 1)) (i32.const 128)))
+      (func (export "ctor") (drop (call $ctor))))
+    (core instance $main (instantiate $main (with "host" (instance (export "make" (func $make-lowered)) (export "str" (func $str-lowered)) (export "ctor" (func $ctor-lowered))))))
+    (func (export "to-string") (canon lift (core func $main "to-string")))
+    (func (export "ctor") (canon lift (core func $main "ctor"))))`);
+  const { plan, files } = planComponent(bytes);
+  const modules = new Map<string, WebAssembly.Module>();
+  for (const [name, b] of files) modules.set(name, await WebAssembly.compile(b));
+  const host = abiHost([]);
+  const x = linkPlan(plan, host)((n) => modules.get(n)!, host) as unknown as Record<string, Fn>;
+  t.throws(() => x.toString!(), /does not provide test:abi\/host#\[method\]thing.to-string/, 'Object.prototype.toString is not a host method');
+  t.throws(() => x.ctor!(), /does not provide test:abi\/host#constructor/, 'nor is the namespace object\'s constructor');
+});
+
 t.test('a guest cannot forge or reuse handles: it traps', async (t) => {
   const fresh = await abiInstance([]);
   t.throws(() => fresh().forgedHandle!(), CanonicalAbiError, 'a handle number the guest never received');
