@@ -193,7 +193,13 @@ async function main(): Promise<void> {
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.once('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`bench/instantiate exited with ${code}`))));
   });
-  lines.push('', instantiate);
+  const first = await new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(root, 'dist', 'bench', 'first-request.js'), '--rounds', String(Math.max(3, rounds))], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`bench/first-request exited with ${code}`))));
+  });
+  lines.push('', first, '', instantiate);
   const table = `${lines.join('\n')}\n\nautocannon -c ${connections} -d ${duration}, ${rounds} interleaved rounds, spinet workers=${values.workers}, node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'})\n`;
   process.stdout.write(`\n${table}`);
   if (values.out) await writeFile(values.out, table);
