@@ -85,6 +85,8 @@ export const BundleInvalidError = createError('SPINET_ERR_BUNDLE_INVALID', '%s',
 export const BundleTooLargeError = createError('SPINET_ERR_BUNDLE_TOO_LARGE', '%s', 413);
 /** The app store on disk cannot be read or written. */
 export const AppStoreError = createError('SPINET_ERR_APP_STORE', '%s', 500);
+/** Another writer holds the app store's lock (or took it over): nothing was written; the client should retry. */
+export const AppStoreBusyError = createError('SPINET_ERR_APP_STORE_BUSY', '%s', 503);
 /** An admin API request lacks the right bearer token. */
 export const AdminUnauthorizedError = createError('SPINET_ERR_ADMIN_UNAUTHORIZED', '%s', 401);
 /** An admin API request is malformed (fails its schema, or carries no bundle). */

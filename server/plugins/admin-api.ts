@@ -34,6 +34,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   SPINET_ERR_BUNDLE_INVALID: 400,
   SPINET_ERR_BUNDLE_TOO_LARGE: 413,
   SPINET_ERR_ADMIN_UNAUTHORIZED: 401,
+  SPINET_ERR_APP_STORE_BUSY: 503,
 };
 
 /** The HTTP status the admin API answers an error with. */
@@ -144,6 +145,7 @@ export async function buildAdminApi(opts: AdminApiOptions): Promise<FastifyInsta
     else request.log.info({ code: err.code, message: err.message }, 'admin API request refused');
     const ours = err.code?.startsWith('SPINET_ERR_') === true;
     const code = ours ? err.code : status >= 500 ? 'SPINET_ERR_ADMIN_INTERNAL' : 'SPINET_ERR_ADMIN_REQUEST';
+    if (code === 'SPINET_ERR_APP_STORE_BUSY') void reply.header('retry-after', '1');
     void reply.code(status).send({ code, message: status >= 500 && !ours ? 'internal error; see the gateway log' : err.message });
   });
 

@@ -26,7 +26,7 @@ import os from 'node:os';
 import { readlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { link, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
-import { AppStoreError } from '../errors.js';
+import { AppStoreBusyError, AppStoreError } from '../errors.js';
 
 /** Who holds a lock: the lock file's content. */
 export interface LockOwner {
@@ -216,7 +216,7 @@ export async function withFileLock<T>(file: string, opts: FileLockOptions, work:
     if (seen === undefined) continue; // released meanwhile
     if (staleness(seen, opts.staleMs) !== undefined && (await takeOver(file, seen, opts))) continue;
     if (Date.now() > deadline) {
-      throw new AppStoreError(
+      throw new AppStoreBusyError(
         `${file} has been held for ${opts.waitMs} ms by another writer (${describeOwner(seen.owner)}), so ${opts.what} cannot change now; try again. ` +
           `If that writer is gone, its lock is taken over once it has not been refreshed for ${opts.staleMs} ms (at once when it ran on this host).`,
       );
@@ -233,7 +233,7 @@ export async function withFileLock<T>(file: string, opts: FileLockOptions, work:
     async assertHeld() {
       const now = await inspect(file);
       if (now?.owner?.token !== me.token) {
-        throw new AppStoreError(
+        throw new AppStoreBusyError(
           `lost the lock ${file} while holding it (now ${now ? describeOwner(now.owner) : 'absent'}): another writer took it over after this one went ${opts.staleMs} ms without refreshing it; nothing was written, try again`,
         );
       }

@@ -106,7 +106,7 @@ t.test('a pointer lock left by a writer that died is taken over; a live one make
   await writeFile(lock, '12345\n');
   const staged = await store.stage(bundle('v2'));
   const v2 = await store.commit('shop', staged, { hosts: [], manifestName: 'shop' });
-  await t.rejects(store.activate('shop', v2.version), { code: 'SPINET_ERR_APP_STORE', message: /held for 200 ms by another writer/ });
+  await t.rejects(store.activate('shop', v2.version), { code: 'SPINET_ERR_APP_STORE_BUSY', message: /held for 200 ms by another writer/ });
   const old = new Date(Date.now() - 60_000);
   await utimes(lock, old, old);
   t.equal((await store.activate('shop', v2.version)).current.version, 2, 'a stale lock does not block for ever');

@@ -5,6 +5,7 @@
  * rollback to a version whose host another replica's app has taken is refused too. A claims lock
  * left by a replica that crashed does not stop deploys; a live one is waited for.
  */
+import { adminStatusOf } from '../../server/plugins/admin-api.js';
 import t from 'tap';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
@@ -168,9 +169,10 @@ t.test('a live replica holding the claims lock is waited for, past the stale tim
   t.teardown(() => holder.kill('SIGKILL'));
 
   await t.rejects(service.deploy('shop', Readable.from([hello]), { hosts: ['shop.example.com'] }), {
-    code: 'SPINET_ERR_APP_STORE',
+    code: 'SPINET_ERR_APP_STORE_BUSY',
     message: new RegExp(`claims\\.lock has been held for 1200 ms by another writer \\(pid ${holder.pid} on host .+\\), so the host claims of the app store cannot change now; try again`),
   });
+  t.equal(adminStatusOf({ code: 'SPINET_ERR_APP_STORE_BUSY' }), 503, 'the admin API answers it with 503 (and Retry-After): try again, nothing is broken');
   t.same(await new AppStore(storeDir).list(), [], 'the deploy that could not take the lock left nothing current');
   t.ok((await service.deploy('plain', Readable.from([hello]), { hosts: [] })).version === 1, 'a deploy claiming no host does not need the claims lock');
 

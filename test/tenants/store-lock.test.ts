@@ -25,7 +25,7 @@ t.test('a lock held on another machine is waited for, and taken over once it has
   await writeFile(file, lockText({ pid: 1, host: 'replica-elsewhere' }));
   const opts = { what: 'the test claims', staleMs: 60_000, waitMs: 150 };
   await t.rejects(withFileLock(file, opts, async () => 'ran'), {
-    code: 'SPINET_ERR_APP_STORE',
+    code: 'SPINET_ERR_APP_STORE_BUSY',
     message: `${file} has been held for 150 ms by another writer (pid 1 on host replica-elsewhere since 2025-01-01T00:00:00.000Z), so the test claims cannot change now; try again. If that writer is gone, its lock is taken over once it has not been refreshed for 60000 ms (at once when it ran on this host).`,
   });
   t.equal(parseLockOwner(await readFile(file, 'utf8'))?.token, 'theirs', 'a live lock is left as it was');
@@ -89,7 +89,7 @@ t.test('a holder whose lock was taken over refuses to write and leaves the new h
       await writeFile(file, theirs);
       await lock.assertHeld();
     }),
-    { code: 'SPINET_ERR_APP_STORE', message: `lost the lock ${file} while holding it (now pid 1 on host replica-elsewhere since 2025-01-01T00:00:00.000Z): another writer took it over after this one went 60000 ms without refreshing it; nothing was written, try again` },
+    { code: 'SPINET_ERR_APP_STORE_BUSY', message: `lost the lock ${file} while holding it (now pid 1 on host replica-elsewhere since 2025-01-01T00:00:00.000Z): another writer took it over after this one went 60000 ms without refreshing it; nothing was written, try again` },
   );
   t.equal(await readFile(file, 'utf8'), theirs, 'the new holder’s lock stays');
   t.same(await readdir(dir), ['current.lock']);
