@@ -1,13 +1,20 @@
 /**
- * Apps the fault-containment benchmarks deploy, written into a temporary directory from the
- * repository's built components: a healthy hello, a key-value counter (the capabilities guest's /app/kv/count: it drops the first path segment), a static site, and an evil
- * tenant (the evil guests plus an endless loop) with a short deadline.
+ * What the benchmarks share. Apps the fault-containment benchmarks deploy, written into a temporary
+ * directory from the repository's built components: a healthy hello, a key-value counter (the
+ * capabilities guest's /app/kv/count: it drops the first path segment), a static site, and an evil
+ * tenant (the evil guests plus an endless loop) with a short deadline. Also: statistics, a silent
+ * logger and a plain GET for benchmarks that drive the executor directly, and running a benchmark
+ * script as a child process for its output.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { requireHttpHandler } from '../server/wasm/component-loader.js';
+import type { PreparedComponent } from '../server/wasm/component-loader.js';
+import type { GuestRequest } from '../server/wasm/executor.js';
+import type { Logger } from '../server/observability/logger.js';
 
 /** The repository root (benchmarks run compiled from dist/bench). */
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -78,4 +85,38 @@ export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** The p-th percentile (nearest rank) of a non-empty list. */
+export function percentile(xs: readonly number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+/** A logger that drops everything: benchmarks measure, they do not log. */
+export const quietLogger: Logger = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, fatal() {}, child: () => quietLogger };
+
+/** A plain `GET /` to a wasi:http component, for benchmarks that call the executor directly. */
+export function benchRequest(component: PreparedComponent, label: string, overrides: Partial<GuestRequest> = {}): GuestRequest {
+  return {
+    component,
+    handler: requireHttpHandler(component, label),
+    configKey: 'bench',
+    config: { app: 'bench', component: 'bench', environment: [], files: [] },
+    head: { method: 'GET', pathWithQuery: '/', scheme: 'http', authority: 'bench', headers: [] },
+    body: null,
+    maxBodyBytes: 1024,
+    deadlineMs: 30_000,
+    ...overrides,
+  };
+}
+
+/** Runs a compiled benchmark script in its own Node process; resolves with its stdout, trimmed. */
+export function runScript(script: string, args: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`${path.basename(script)} exited with ${code}`))));
+  });
 }

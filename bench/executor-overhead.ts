@@ -13,31 +13,16 @@ import { prepareComponent, digestOf, requireHttpHandler } from '../server/wasm/c
 import type { PreparedComponent } from '../server/wasm/component-loader.js';
 import { Executor } from '../server/wasm/executor.js';
 import type { GuestRequest } from '../server/wasm/executor.js';
-import type { RequestHead } from '../server/wasm/worker-protocol.js';
 import { buildHostImports, activateInstance } from '../server/host/host-imports.js';
 import { linkPlan } from '../server/wasm/component-runtime.js';
 import { IncomingRequest, ResponseOutparam } from '../server/host/wasi-http.js';
 import type { ResponseTarget } from '../server/host/wasi-http.js';
 import { EMPTY_SOURCE } from '../server/host/wasi-io.js';
 import type { ByteSink } from '../server/host/wasi-io.js';
-import type { Logger } from '../server/observability/logger.js';
+import { benchRequest, percentile, quietLogger } from './bench-apps.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-}
-
-const quiet: Logger = {
-  trace() {},
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-  fatal() {},
-  child: () => quiet,
-};
 
 /** Instantiate + handle on this thread, with a minimal host that collects the response. */
 function inProcess(c: PreparedComponent, handler: string): () => number {
@@ -85,18 +70,8 @@ async function main(): Promise<void> {
     localMs.push(performance.now() - t0);
   }
 
-  const executor = new Executor({ workers: 1, maxQueue: 16, logger: quiet });
-  const head: RequestHead = { method: 'GET', pathWithQuery: '/', scheme: 'http', authority: 'bench', headers: [] };
-  const req: GuestRequest = {
-    component: c,
-    handler,
-    configKey: 'bench',
-    config: { app: 'bench', component: 'hello', environment: [], files: [] },
-    head,
-    body: null,
-    maxBodyBytes: 1024,
-    deadlineMs: 30_000,
-  };
+  const executor = new Executor({ workers: 1, maxQueue: 16, logger: quietLogger });
+  const req = benchRequest(c, file);
   for (let i = 0; i < 200; i++) await executor.run(req).response;
   const workerMs: number[] = [];
   const guestMs: number[] = [];
@@ -128,9 +103,9 @@ async function main(): Promise<void> {
   const loopBytes = await readFile(loopFile).catch(() => undefined);
   if (loopBytes) {
     const lc = await prepareComponent(loopBytes, digestOf(loopBytes), { label: loopFile });
-    const ex = new Executor({ workers: 1, maxQueue: 16, logger: quiet });
-    const loopReq: GuestRequest = { ...req, component: lc, handler: requireHttpHandler(lc, loopFile), configKey: 'loop', head: { ...head, pathWithQuery: '/loop' }, deadlineMs: 200 };
-    const okReq: GuestRequest = { ...loopReq, head: { ...head, pathWithQuery: '/' }, deadlineMs: 30_000 };
+    const ex = new Executor({ workers: 1, maxQueue: 16, logger: quietLogger });
+    const loopReq = benchRequest(lc, loopFile, { configKey: 'loop', head: { ...req.head!, pathWithQuery: '/loop' }, deadlineMs: 200 });
+    const okReq: GuestRequest = { ...loopReq, head: req.head, deadlineMs: 30_000 };
     await ex.run(okReq).response;
     const t0 = performance.now();
     const stuck = ex.run(loopReq);

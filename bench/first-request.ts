@@ -4,19 +4,15 @@
  * time from reading its bytes to the response, including planning (or jco) and compiling, and the
  * split. Each round runs in a fresh process, so V8 has never compiled the component before.
  */
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { prepareComponent, digestOf, requireHttpHandler } from '../server/wasm/component-loader.js';
-import type { PreparedComponent } from '../server/wasm/component-loader.js';
+import { prepareComponent, digestOf } from '../server/wasm/component-loader.js';
 import { Executor } from '../server/wasm/executor.js';
-import type { GuestRequest } from '../server/wasm/executor.js';
-import type { Logger } from '../server/observability/logger.js';
+import { benchRequest, median, quietLogger, runScript } from './bench-apps.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const quiet: Logger = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, fatal() {}, child: () => quiet };
 
 interface Round {
   readonly totalMs: number;
@@ -25,36 +21,23 @@ interface Round {
   readonly secondRunMs: number;
 }
 
-function request(c: PreparedComponent, file: string): GuestRequest {
-  return {
-    component: c,
-    handler: requireHttpHandler(c, file),
-    configKey: 'first',
-    config: { app: 'first', component: 'first', environment: [], files: [] },
-    head: { method: 'GET', pathWithQuery: '/', scheme: 'http', authority: 'bench', headers: [] },
-    body: null,
-    maxBodyBytes: 1024,
-    deadlineMs: 30_000,
-  };
-}
-
 /** One measurement in this process: warm the executor on the Rust fixture, then time the component. */
 async function once(file: string): Promise<Round> {
-  const executor = new Executor({ workers: 2, maxQueue: 16, logger: quiet });
+  const executor = new Executor({ workers: 2, maxQueue: 16, logger: quietLogger });
   try {
     const warmFile = path.resolve(root, '..', 'shared', 'fixtures', 'wasm', 'hello_wasi_http.wasm');
     const warmBytes = await readFile(warmFile);
     const warm = await prepareComponent(warmBytes, digestOf(warmBytes), { label: warmFile });
-    for (let i = 0; i < 20; i++) await executor.run(request(warm, warmFile)).done;
+    for (let i = 0; i < 20; i++) await executor.run(benchRequest(warm, warmFile)).done;
     const t0 = performance.now();
     const bytes = await readFile(file);
     const c = await prepareComponent(bytes, digestOf(bytes), { label: file });
     const t1 = performance.now();
-    const first = executor.run(request(c, file));
+    const first = executor.run(benchRequest(c, file));
     if ((await first.response).status !== 200) throw new Error('first request did not answer 200');
     await first.done;
     const t2 = performance.now();
-    const second = executor.run(request(c, file));
+    const second = executor.run(benchRequest(c, file));
     await second.response;
     await second.done;
     const t3 = performance.now();
@@ -62,12 +45,6 @@ async function once(file: string): Promise<Round> {
   } finally {
     await executor.close();
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 async function main(): Promise<void> {
@@ -79,12 +56,7 @@ async function main(): Promise<void> {
   }
   const rounds: Round[] = [];
   for (let i = 0; i < Number(values.rounds); i++) {
-    const out = await new Promise<string>((resolve, reject) => {
-      const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', '--component', file], { stdio: ['ignore', 'pipe', 'inherit'] });
-      let text = '';
-      child.stdout.on('data', (d: Buffer) => (text += d.toString()));
-      child.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`measurement process exited with ${code}`))));
-    });
+    const out = await runScript(fileURLToPath(import.meta.url), ['--child', '--component', file]);
     rounds.push(JSON.parse(out) as Round);
   }
   const size = (await readFile(file)).length / 2 ** 20;

@@ -11,24 +11,12 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { prepareComponent, digestOf, requireHttpHandler } from '../server/wasm/component-loader.js';
+import { prepareComponent, digestOf } from '../server/wasm/component-loader.js';
 import { planComponent } from '../server/wasm/component-plan.js';
 import { Executor } from '../server/wasm/executor.js';
-import type { GuestRequest } from '../server/wasm/executor.js';
-import type { Logger } from '../server/observability/logger.js';
+import { benchRequest, median, percentile, quietLogger } from './bench-apps.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-const quiet: Logger = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, fatal() {}, child: () => quiet };
-
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-}
-
-function median(xs: number[]): number {
-  return percentile(xs, 50);
-}
 
 /** The largest core module of the component, as shipped, with stub imports. */
 async function engineFloor(bytes: Uint8Array, n: number): Promise<{ p50: number; p99: number; moduleMiB: number }> {
@@ -55,17 +43,8 @@ async function engineFloor(bytes: Uint8Array, n: number): Promise<{ p50: number;
 async function spinetPath(bytes: Uint8Array, file: string, n: number): Promise<{ p50: number; p99: number; instantiateP50: number; callP50: number; roundTripP50: number }> {
   const c = await prepareComponent(bytes, digestOf(bytes), { label: file });
   if (c.linker !== 'spinet') throw new Error(`${file} is not served by spinet's linker`);
-  const executor = new Executor({ workers: 1, maxQueue: 16, logger: quiet });
-  const req: GuestRequest = {
-    component: c,
-    handler: requireHttpHandler(c, file),
-    configKey: 'bench',
-    config: { app: 'bench', component: 'hello', environment: [], files: [] },
-    head: { method: 'GET', pathWithQuery: '/', scheme: 'http', authority: 'bench', headers: [] },
-    body: null,
-    maxBodyBytes: 1024,
-    deadlineMs: 30_000,
-  };
+  const executor = new Executor({ workers: 1, maxQueue: 16, logger: quietLogger });
+  const req = benchRequest(c, file);
   try {
     for (let i = 0; i < 50; i++) await (await executor.run(req)).done;
     const guest: number[] = [];
@@ -83,7 +62,7 @@ async function spinetPath(bytes: Uint8Array, file: string, n: number): Promise<{
       inst.push(rep.instantiateUs / 1000);
       call.push(rep.callUs / 1000);
     }
-    return { p50: percentile(guest, 50), p99: percentile(guest, 99), instantiateP50: median(inst), callP50: median(call), roundTripP50: median(trip) };
+    return { p50: percentile(guest, 50), p99: percentile(guest, 99), instantiateP50: percentile(inst, 50), callP50: percentile(call, 50), roundTripP50: percentile(trip, 50) };
   } finally {
     await executor.close();
   }

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { median, runScript } from './bench-apps.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const fixture = path.resolve(root, '..', 'shared', 'fixtures', 'wasm', 'hello_wasi_http.wasm');
@@ -86,11 +87,6 @@ async function measure(url: string, duration: number, connections: number): Prom
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -187,18 +183,8 @@ async function main(): Promise<void> {
     `Cold start, components/hello (TypeScript, ${(Buffer.byteLength(await readFile(helloWasm)) / 2 ** 20).toFixed(1)} MiB), process spawn → first 200, median of ${rounds}: ` +
       `never-seen component (empty cache) ${cold.cold.toFixed(0)} ms; restart with a warm on-disk cache ${cold.warm.toFixed(0)} ms; bare Fastify process spawn → first 200 ${cold.bare.toFixed(0)} ms.`,
   );
-  const instantiate = await new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(root, 'dist', 'bench', 'instantiate.js'), '--rounds', String(rounds)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.once('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`bench/instantiate exited with ${code}`))));
-  });
-  const first = await new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(root, 'dist', 'bench', 'first-request.js'), '--rounds', String(Math.max(3, rounds))], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.once('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`bench/first-request exited with ${code}`))));
-  });
+  const instantiate = await runScript(path.join(root, 'dist', 'bench', 'instantiate.js'), ['--rounds', String(rounds)]);
+  const first = await runScript(path.join(root, 'dist', 'bench', 'first-request.js'), ['--rounds', String(Math.max(3, rounds))]);
   lines.push('', first, '', instantiate);
   const table = `${lines.join('\n')}\n\nautocannon -c ${connections} -d ${duration}, ${rounds} interleaved rounds, spinet workers=${values.workers}, node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'})\n`;
   process.stdout.write(`\n${table}`);

@@ -18,6 +18,8 @@
  * `UnsupportedComponent`, and the loader falls back to jco's glue for that component.
  */
 
+import { WasmReader } from './wasm-reader.js';
+
 /** The component uses a construct the plan does not cover; the loader uses jco's glue instead. */
 export class UnsupportedComponent extends Error {
   override name = 'UnsupportedComponent';
@@ -147,49 +149,10 @@ function hostFunc(iface: string, wit: string): HostFunc {
 
 // ───────────────────────── binary reader ─────────────────────────
 
-class Reader {
-  pos: number;
-  constructor(
-    readonly b: Uint8Array,
-    pos: number,
-    readonly end: number,
-  ) {
-    this.pos = pos;
-  }
-  get done(): boolean {
-    return this.pos >= this.end;
-  }
+/** The shared reader, plus the component model's import/export name encoding. */
+class Reader extends WasmReader {
   u8(): number {
-    if (this.pos >= this.end) throw new UnsupportedComponent('unexpected end of component');
-    return this.b[this.pos++]!;
-  }
-  peek(): number {
-    if (this.pos >= this.end) throw new UnsupportedComponent('unexpected end of component');
-    return this.b[this.pos]!;
-  }
-  u32(): number {
-    let result = 0;
-    let shift = 0;
-    for (;;) {
-      const byte = this.u8();
-      result += (byte & 0x7f) * 2 ** shift;
-      if ((byte & 0x80) === 0) return result;
-      shift += 7;
-      if (shift > 35) throw new UnsupportedComponent('LEB128 integer too long');
-    }
-  }
-  str(): string {
-    const n = this.u32();
-    if (this.pos + n > this.end) throw new UnsupportedComponent('string past the end of its section');
-    const s = Buffer.from(this.b.buffer, this.b.byteOffset + this.pos, n).toString('utf8');
-    this.pos += n;
-    return s;
-  }
-  vec<T>(f: () => T): T[] {
-    const n = this.u32();
-    const out: T[] = [];
-    for (let i = 0; i < n; i++) out.push(f());
-    return out;
+    return this.byte();
   }
   /** import/export names: a discriminator byte (0x00 or the historical 0x01) then the name. */
   externName(): string {
@@ -637,8 +600,7 @@ class Planner {
           break;
         }
         case 2:
-          for (const _ of Array.from({ length: s.u32() })) {
-            void _;
+          s.each(() => {
             const form = s.u8();
             if (form === 0x00) {
               const module = at(scope.coreModules, s.u32(), 'core module');
@@ -656,7 +618,7 @@ class Planner {
               });
               scope.coreInstances.push(this.instances.push({ k: 'inline', items }) - 1);
             } else throw new UnsupportedComponent(`core instance form 0x${form.toString(16)}`);
-          }
+          });
           break;
         case 3:
           throw new UnsupportedComponent('core type sections');
@@ -664,8 +626,7 @@ class Planner {
           scope.components.push({ start: s.pos, end: sectionEnd, parent: scope });
           break;
         case 5:
-          for (const _ of Array.from({ length: s.u32() })) {
-            void _;
+          s.each(() => {
             const form = s.u8();
             if (form === 0x00) {
               const def = at(scope.components, s.u32(), 'component');
@@ -677,11 +638,10 @@ class Planner {
               for (const [name, item] of s.vec(() => [s.externName(), this.sortIdx(s, scope)] as const)) ex.set(name, item);
               scope.instances.push({ exports: ex });
             } else throw new UnsupportedComponent(`instance form 0x${form.toString(16)}`);
-          }
+          });
           break;
         case 6:
-          for (const _ of Array.from({ length: s.u32() })) {
-            void _;
+          s.each(() => {
             const sort = s.u8();
             const coreSort = sort === 0x00 ? s.u8() : undefined;
             const target = s.u8();
@@ -705,17 +665,15 @@ class Planner {
               else if (sort === 0x04) scope.components.push(at(outer.components, index, 'outer component'));
               else throw new UnsupportedComponent(`outer alias of sort 0x${sort.toString(16)}`);
             } else throw new UnsupportedComponent(`alias target 0x${target.toString(16)}`);
-          }
+          });
           break;
         case 7:
-          for (const _ of Array.from({ length: s.u32() })) {
-            void _;
+          s.each(() => {
             scope.types.push(this.resolveDef(readDefType(s), scope.types));
-          }
+          });
           break;
         case 8:
-          for (const _ of Array.from({ length: s.u32() })) {
-            void _;
+          s.each(() => {
             const op = s.u8();
             if (op === 0x00) {
               if (s.u8() !== 0x00) throw new UnsupportedComponent('canon lift form');
@@ -738,38 +696,36 @@ class Planner {
               if (tramp === undefined) this.drops.set(t.rt, (tramp = this.trampolines.push({ k: 'drop', rt: t.rt }) - 1));
               scope.coreFuncs.push({ tramp });
             } else throw new UnsupportedComponent(`canonical built-in 0x${op.toString(16)}`);
-          }
+          });
           break;
         case 10:
-          for (const _ of Array.from({ length: s.u32() })) {
-            void _;
+          s.each(() => {
             const name = s.externName();
             const desc = readExternDesc(s);
             if (!args) {
               if (desc.s !== 'instance') throw new UnsupportedComponent(`top-level import ${name} is not an instance`);
               scope.instances.push(this.importInstance(name, at(scope.types, desc.i, 'type'), scope));
-              continue;
+              return;
             }
             if (desc.s === 'type-eq') {
               scope.types.push(at(scope.types, desc.i, 'type'));
-              continue;
+              return;
             }
             const arg = args.get(name);
             if (!arg) throw new UnsupportedComponent(`nested component import ${name} has no argument`);
             const want = desc.s === 'type-sub-resource' ? 'type' : desc.s;
             if (arg.s !== want) throw new UnsupportedComponent(`nested component import ${name}: expected a ${want}, got a ${arg.s}`);
             this.pushItem(scope, arg);
-          }
+          });
           break;
         case 11:
-          for (const _ of Array.from({ length: s.u32() })) {
-            void _;
+          s.each(() => {
             const name = s.externName();
             const item = this.sortIdx(s, scope);
             optional(s, () => readExternDesc(s));
             exports.set(name, item);
             this.pushItem(scope, item);
-          }
+          });
           break;
         default:
           throw new UnsupportedComponent(`section ${id} (${id === 9 ? 'start function' : id === 12 ? 'values' : 'unknown'})`);
@@ -786,7 +742,14 @@ class Planner {
  */
 export function planComponent(bytes: Uint8Array): PlannedComponent {
   const p = new Planner(bytes);
-  const top = p.component(0, bytes.length, undefined, undefined);
+  let top: Map<string, Item>;
+  try {
+    top = p.component(0, bytes.length, undefined, undefined);
+  } catch (err) {
+    // A truncated or malformed binary: let jco (the fallback) report it in its own words.
+    if (err instanceof RangeError) throw new UnsupportedComponent(`malformed component: ${err.message}`);
+    throw err;
+  }
   const exports: Array<readonly [string, Array<readonly [string, number]>]> = [];
   const functions: Array<readonly [string, number]> = [];
   for (const [name, item] of top) {

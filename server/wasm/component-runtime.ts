@@ -18,7 +18,7 @@
  * has one, else a non-Error value; a plain Error is a trap); list<u8> and other numeric lists are
  * typed arrays; 64-bit integers are bigints.
  */
-import type { CoreRef, FuncType, LinkPlan, ValType } from './component-plan.js';
+import type { CanonOpts, CoreRef, FuncType, LinkPlan, ValType } from './component-plan.js';
 
 type Flat = 'i32' | 'i64' | 'f32' | 'f64';
 type Host = Record<string, Record<string, unknown>>;
@@ -74,6 +74,11 @@ export class Ctx {
   use(mem: WebAssembly.Memory | undefined, realloc: unknown): void {
     this.mem = mem;
     this.realloc = realloc as Ctx['realloc'];
+  }
+
+  /** Points the codecs at a canonical function's memory and realloc (this instance's). */
+  useOpts(opts: CanonOpts): void {
+    this.use(opts.memory ? (this.ref(opts.memory) as WebAssembly.Memory) : undefined, opts.realloc ? this.ref(opts.realloc) : undefined);
   }
 
   dv(): DataView {
@@ -286,26 +291,31 @@ function lowerString(c: Ctx, v: unknown): [number, number] {
   return [ptr, bytes.length];
 }
 
-const STRING: Codec = {
-  size: 8,
-  align: 4,
-  flat: ['i32', 'i32'],
-  load: (c, p) => {
-    const dv = c.dv();
-    return liftString(c, dv.getUint32(p, true), dv.getUint32(p + 4, true));
-  },
-  store: (c, v, p) => {
-    const [ptr, len] = lowerString(c, v);
-    const dv = c.dv();
-    dv.setUint32(p, ptr, true);
-    dv.setUint32(p + 4, len, true);
-  },
-  lift: (c, vals, it) => {
-    const ptr = (vals[it.i++] as number) >>> 0;
-    return liftString(c, ptr, (vals[it.i++] as number) >>> 0);
-  },
-  lower: (c, v, out) => void out.push(...lowerString(c, v)),
-};
+/** A (pointer, length) pair: strings and lists, flat as two i32s and 8 bytes in memory. */
+function spanCodec(liftSpan: (c: Ctx, ptr: number, len: number) => unknown, lowerSpan: (c: Ctx, v: unknown) => [number, number]): Codec {
+  return {
+    size: 8,
+    align: 4,
+    flat: ['i32', 'i32'],
+    load: (c, p) => {
+      const dv = c.dv();
+      return liftSpan(c, dv.getUint32(p, true), dv.getUint32(p + 4, true));
+    },
+    store: (c, v, p) => {
+      const [ptr, len] = lowerSpan(c, v);
+      const dv = c.dv();
+      dv.setUint32(p, ptr, true);
+      dv.setUint32(p + 4, len, true);
+    },
+    lift: (c, vals, it) => {
+      const ptr = (vals[it.i++] as number) >>> 0;
+      return liftSpan(c, ptr, (vals[it.i++] as number) >>> 0);
+    },
+    lower: (c, v, out) => void out.push(...lowerSpan(c, v)),
+  };
+}
+
+const STRING: Codec = spanCodec(liftString, lowerString);
 
 const TYPED: Partial<Record<ValType['k'], { new (b: ArrayBuffer): ArrayBufferView; BYTES_PER_ELEMENT: number }>> = {
   u8: Uint8Array,
@@ -351,26 +361,7 @@ function listCodec(of: ValType, codecOf: (t: ValType) => Codec): Codec {
     for (let i = 0; i < v.length; i++) el.store(c, v[i], ptr + i * el.size);
     return [ptr, v.length];
   };
-  return {
-    size: 8,
-    align: 4,
-    flat: ['i32', 'i32'],
-    load: (c, p) => {
-      const dv = c.dv();
-      return liftList(c, dv.getUint32(p, true), dv.getUint32(p + 4, true));
-    },
-    store: (c, v, p) => {
-      const [ptr, len] = lowerList(c, v);
-      const dv = c.dv();
-      dv.setUint32(p, ptr, true);
-      dv.setUint32(p + 4, len, true);
-    },
-    lift: (c, vals, it) => {
-      const ptr = (vals[it.i++] as number) >>> 0;
-      return liftList(c, ptr, (vals[it.i++] as number) >>> 0);
-    },
-    lower: (c, v, out) => void out.push(...lowerList(c, v)),
-  };
+  return spanCodec(liftList, lowerList);
 }
 
 /** Fields laid out one after another (records, tuples); `get`/`make` map to and from JS. */
@@ -703,16 +694,11 @@ function signature(type: FuncType, codecs: Codecs): Sig {
 }
 
 /** A guest → host call: lift the core arguments, call the host, lower the result. */
-function lowerTrampoline(
-  sig: Sig,
-  call: (args: unknown[]) => unknown,
-  memRef: CoreRef | undefined,
-  reallocRef: CoreRef | undefined,
-): (...core: unknown[]) => unknown {
+function lowerTrampoline(sig: Sig, call: (args: unknown[]) => unknown, opts: CanonOpts): (...core: unknown[]) => unknown {
   const { params, paramFlat, paramTuple, result, resultFlat, topResult } = sig;
   return function spinetHostCall(...core: unknown[]): unknown {
     const c = ctx();
-    c.use(memRef ? (c.ref(memRef) as WebAssembly.Memory) : undefined, reallocRef ? c.ref(reallocRef) : undefined);
+    c.useOpts(opts);
     let args: unknown[];
     if (paramFlat > MAX_FLAT_PARAMS) {
       const ptr = (core[0] as number) >>> 0;
@@ -736,7 +722,7 @@ function lowerTrampoline(
     }
     if (!result) return undefined;
     // Lowering may call realloc, which runs guest code: the context must be this instance's still.
-    c.use(memRef ? (c.ref(memRef) as WebAssembly.Memory) : undefined, reallocRef ? c.ref(reallocRef) : undefined);
+    c.useOpts(opts);
     if (resultFlat > MAX_FLAT_RESULTS) {
       const retptr = (core[core.length - 1] as number) >>> 0;
       if (retptr % result.align !== 0) trap(`return pointer ${retptr} is not aligned to ${result.align}`);
@@ -811,7 +797,7 @@ export function linkPlan(plan: LinkPlan, host: Host): Instantiate {
         if (e.own) (e.rep as { [Symbol.dispose]?: () => void })[Symbol.dispose]?.();
       };
     }
-    return lowerTrampoline(signature(t.type, codecs), hostCall(t, host), t.memory, t.realloc);
+    return lowerTrampoline(signature(t.type, codecs), hostCall(t, host), t);
   });
   // Inline core instances made only of trampolines are the same for every instance.
   const constant = plan.instances.map((ci) => {
@@ -866,7 +852,7 @@ function exportFunction(c: Ctx, lift: LinkPlan['lifts'][number], sig: Sig): (...
     const previous = current;
     current = c;
     try {
-      c.use(lift.memory ? (c.ref(lift.memory) as WebAssembly.Memory) : undefined, lift.realloc ? c.ref(lift.realloc) : undefined);
+      c.useOpts(lift);
       let flat: unknown[];
       if (paramFlat > MAX_FLAT_PARAMS) {
         const ptr = c.alloc(paramTuple.align, paramTuple.size);
@@ -879,7 +865,7 @@ function exportFunction(c: Ctx, lift: LinkPlan['lifts'][number], sig: Sig): (...
       const r = core(...flat);
       let value: unknown;
       if (result) {
-        c.use(lift.memory ? (c.ref(lift.memory) as WebAssembly.Memory) : undefined, lift.realloc ? c.ref(lift.realloc) : undefined);
+        c.useOpts(lift);
         if (resultFlat > MAX_FLAT_RESULTS) {
           const ptr = (r as number) >>> 0;
           c.check(ptr, result.size);
@@ -889,7 +875,8 @@ function exportFunction(c: Ctx, lift: LinkPlan['lifts'][number], sig: Sig): (...
         }
       }
       if (lift.postReturn) (c.ref(lift.postReturn) as (...a: unknown[]) => void)(...(result ? [r] : []));
-      for (const h of c.lent.splice(0)) if (c.handles[h]) c.removeHandle(h, c.handles[h]!.rt);
+      for (const h of c.lent) if (c.handles[h]) c.removeHandle(h, c.handles[h]!.rt);
+      c.lent.length = 0;
       if (topResult) {
         const v = value as { tag: string; val: unknown };
         if (v.tag === 'err') throw v.val;

@@ -10,6 +10,8 @@
  * alone and instantiated as before.
  */
 
+import { WasmReader } from './wasm-reader.js';
+
 /** What the rewritten module's memory import expects. */
 export interface ImportedMemory {
   /** Initial size in 64 KiB pages. */
@@ -33,45 +35,16 @@ export interface ImportedMemory {
 /** Import module and field name of the rewritten memory. */
 export const MEMORY_IMPORT = { module: 'spinet', name: 'memory' } as const;
 
-class Reader {
-  pos: number;
-  constructor(
-    readonly bytes: Uint8Array,
-    pos = 0,
-  ) {
-    this.pos = pos;
-  }
-  byte(): number {
-    if (this.pos >= this.bytes.length) throw new RangeError('unexpected end of module');
-    return this.bytes[this.pos++]!;
-  }
-  u32(): number {
-    let result = 0;
-    let shift = 0;
-    for (;;) {
-      const b = this.byte();
-      result |= (b & 0x7f) << shift;
-      if ((b & 0x80) === 0) return result >>> 0;
-      shift += 7;
-      if (shift > 28) throw new RangeError('LEB128 too long');
-    }
-  }
-  skip(n: number): void {
-    if (this.pos + n > this.bytes.length) throw new RangeError('unexpected end of module');
-    this.pos += n;
-  }
-  name(): void {
-    this.skip(this.u32());
-  }
-  limits(): { flags: number; min: number; max?: number } {
-    const flags = this.byte();
-    if (flags > 1) throw new Unsupported('shared or 64-bit limits');
-    const min = this.u32();
-    return flags === 1 ? { flags, min, max: this.u32() } : { flags, min };
-  }
+class Unsupported extends Error {}
+
+/** Memory/table limits: flags, minimum and (with flag 1) maximum; shared or 64-bit limits are not handled. */
+function limits(r: WasmReader): { flags: number; min: number; max?: number } {
+  const flags = r.byte();
+  if (flags > 1) throw new Unsupported('shared or 64-bit limits');
+  const min = r.u32();
+  return flags === 1 ? { flags, min, max: r.u32() } : { flags, min };
 }
 
-class Unsupported extends Error {}
 
 function leb(n: number): number[] {
   const out: number[] = [];
@@ -90,7 +63,7 @@ function nameBytes(s: string): number[] {
 }
 
 /** Skips one value type (numeric, vector, or reference types including typed references). */
-function skipValType(r: Reader): void {
+function skipValType(r: WasmReader): void {
   const t = r.byte();
   if (t === 0x63 || t === 0x64) {
     // (ref null? heaptype): heaptype is an abstract type byte or a type index (s33 LEB).
@@ -104,7 +77,7 @@ function skipValType(r: Reader): void {
 
 /** Counts memory imports in an import section body; throws Unsupported on descriptors it cannot skip. */
 function memoryImports(body: Uint8Array): number {
-  const r = new Reader(body);
+  const r = new WasmReader(body);
   let memories = 0;
   for (let n = r.u32(); n > 0; n--) {
     r.name();
@@ -116,11 +89,11 @@ function memoryImports(body: Uint8Array): number {
         break;
       case 0x01: // table
         skipValType(r);
-        r.limits();
+        limits(r);
         break;
       case 0x02: // memory
         memories++;
-        r.limits();
+        limits(r);
         break;
       case 0x03: // global
         skipValType(r);
@@ -138,7 +111,7 @@ function memoryImports(body: Uint8Array): number {
 }
 
 /** Reads a signed LEB128 i32. */
-function sleb32(r: Reader): number {
+function sleb32(r: WasmReader): number {
   let result = 0;
   let shift = 0;
   let b: number;
@@ -155,7 +128,7 @@ function sleb32(r: Reader): number {
  * is not an `i32.const` (then the whole memory must be zeroed on reuse).
  */
 function activeDataRanges(body: Uint8Array): Array<[number, number]> | undefined {
-  const r = new Reader(body);
+  const r = new WasmReader(body);
   const ranges: Array<[number, number]> = [];
   for (let n = r.u32(); n > 0; n--) {
     const flags = r.u32();
@@ -185,7 +158,7 @@ function activeDataRanges(body: Uint8Array): Array<[number, number]> | undefined
 /** Whether a core module defines a linear memory of its own (a memory section). */
 export function definesMemory(bytes: Uint8Array): boolean {
   try {
-    const r = new Reader(bytes, 8);
+    const r = new WasmReader(bytes, 8);
     while (r.pos < bytes.length) {
       const id = r.byte();
       const size = r.u32();
@@ -204,7 +177,7 @@ export function definesMemory(bytes: Uint8Array): boolean {
  */
 export function importMemory(bytes: Uint8Array, maximumPages?: number): { bytes: Uint8Array; memory: ImportedMemory } | undefined {
   try {
-    const r = new Reader(bytes, 8);
+    const r = new WasmReader(bytes, 8);
     if (bytes[4] !== 1 || bytes[5] !== 0 || bytes[6] !== 0 || bytes[7] !== 0) return undefined;
     const sections: Array<{ id: number; start: number; end: number; bodyStart: number }> = [];
     while (r.pos < bytes.length) {
@@ -217,20 +190,20 @@ export function importMemory(bytes: Uint8Array, maximumPages?: number): { bytes:
     }
     const memorySection = sections.filter((s) => s.id === 5);
     if (memorySection.length !== 1) return undefined;
-    const mem = new Reader(bytes, memorySection[0]!.bodyStart);
+    const mem = new WasmReader(bytes, memorySection[0]!.bodyStart);
     if (mem.u32() !== 1) return undefined;
-    const limits = mem.limits();
+    const memLimits = limits(mem);
     const importSection = sections.find((s) => s.id === 2);
     if (importSection && memoryImports(bytes.subarray(importSection.bodyStart, importSection.end)) > 0) return undefined;
 
-    let max = limits.max;
-    if (maximumPages !== undefined) max = max === undefined ? Math.max(maximumPages, limits.min) : Math.max(limits.min, Math.min(max, maximumPages));
-    const desc = max === undefined ? [0x02, 0x00, ...leb(limits.min)] : [0x02, 0x01, ...leb(limits.min), ...leb(max)];
+    let max = memLimits.max;
+    if (maximumPages !== undefined) max = max === undefined ? Math.max(maximumPages, memLimits.min) : Math.max(memLimits.min, Math.min(max, maximumPages));
+    const desc = max === undefined ? [0x02, 0x00, ...leb(memLimits.min)] : [0x02, 0x01, ...leb(memLimits.min), ...leb(max)];
     const entry = [...nameBytes(MEMORY_IMPORT.module), ...nameBytes(MEMORY_IMPORT.name), ...desc];
 
     let importBody: number[];
     if (importSection) {
-      const ir = new Reader(bytes, importSection.bodyStart);
+      const ir = new WasmReader(bytes, importSection.bodyStart);
       const count = ir.u32();
       importBody = [...leb(count + 1), ...bytes.subarray(ir.pos, importSection.end), ...entry];
     } else {
@@ -265,7 +238,7 @@ export function importMemory(bytes: Uint8Array, maximumPages?: number): { bytes:
     }
     const dataSection = sections.find((sec) => sec.id === 11);
     const dataRanges = dataSection ? activeDataRanges(bytes.subarray(dataSection.bodyStart, dataSection.end)) : [];
-    return { bytes: out, memory: { initial: limits.min, ...(max === undefined ? {} : { maximum: max }), ...(dataRanges ? { dataRanges } : {}) } };
+    return { bytes: out, memory: { initial: memLimits.min, ...(max === undefined ? {} : { maximum: max }), ...(dataRanges ? { dataRanges } : {}) } };
   } catch (err) {
     if (err instanceof Unsupported || err instanceof RangeError) return undefined;
     throw err;

@@ -1,0 +1,77 @@
+/**
+ * A bounded reader of the WebAssembly binary format's basic encodings (bytes, LEB128, names,
+ * vectors), shared by the core-module rewriter (memory-import.ts) and the component planner
+ * (component-plan.ts). Reading past `end` or an over-long LEB128 throws RangeError; callers decide
+ * what a malformed binary means for them.
+ */
+export class WasmReader {
+  pos: number;
+  readonly end: number;
+
+  constructor(
+    readonly bytes: Uint8Array,
+    pos = 0,
+    end = bytes.length,
+  ) {
+    this.pos = pos;
+    this.end = end;
+  }
+
+  get done(): boolean {
+    return this.pos >= this.end;
+  }
+
+  byte(): number {
+    if (this.pos >= this.end) throw new RangeError('unexpected end of the binary');
+    return this.bytes[this.pos++]!;
+  }
+
+  peek(): number {
+    if (this.pos >= this.end) throw new RangeError('unexpected end of the binary');
+    return this.bytes[this.pos]!;
+  }
+
+  /** Unsigned LEB128 (up to 32 bits of payload). */
+  u32(): number {
+    let result = 0;
+    let shift = 0;
+    for (;;) {
+      const b = this.byte();
+      result += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) return result;
+      shift += 7;
+      if (shift > 35) throw new RangeError('LEB128 integer too long');
+    }
+  }
+
+  skip(n: number): void {
+    if (this.pos + n > this.end) throw new RangeError('unexpected end of the binary');
+    this.pos += n;
+  }
+
+  /** A length-prefixed UTF-8 name. */
+  str(): string {
+    const n = this.u32();
+    if (this.pos + n > this.end) throw new RangeError('name past the end of its section');
+    const s = Buffer.from(this.bytes.buffer, this.bytes.byteOffset + this.pos, n).toString('utf8');
+    this.pos += n;
+    return s;
+  }
+
+  /** Skips a length-prefixed name. */
+  name(): void {
+    this.skip(this.u32());
+  }
+
+  /** A vector: its count, then `f` once per element. */
+  vec<T>(f: () => T): T[] {
+    const out: T[] = [];
+    for (let n = this.u32(); n > 0; n--) out.push(f());
+    return out;
+  }
+
+  /** Like `vec`, for elements read only for their effect. */
+  each(f: () => void): void {
+    for (let n = this.u32(); n > 0; n--) f();
+  }
+}
