@@ -14,7 +14,7 @@ import type { TenantClaims, TenantRouting } from './tenants/tenant-registry.js';
 import { loadApp } from './tenants/loaded-app.js';
 import type { LoadedApp } from './tenants/loaded-app.js';
 import { registerHttpTrigger } from './triggers/http.js';
-import { RedisTrigger } from './triggers/redis.js';
+import type { RedisTrigger } from './triggers/redis.js';
 import { registerStaticFiles } from './plugins/static-files.js';
 import { registerStatusRoutes } from './plugins/status.js';
 import { SPINET_VERSION } from './version.js';
@@ -37,7 +37,8 @@ export interface Gateway {
   readonly cache: ComponentCache;
   readonly tenants: TenantRegistry;
   readonly metrics: GatewayMetrics;
-  readonly redisTrigger: RedisTrigger;
+  /** The Redis trigger, loaded (with ioredis) once an app with `[[trigger.redis]]` is loaded; undefined before. */
+  readonly redisTrigger: RedisTrigger | undefined;
   /** The operator listener (metrics, status page) when SPINET_METRICS_LISTEN is set; not listening yet. */
   readonly operator: FastifyInstance | undefined;
   /**
@@ -129,6 +130,19 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
   });
   metrics = buildMetrics({ cache, executor });
   const tenants = new TenantRegistry(opts.tenancy);
+  // The Redis trigger (and ioredis with it) loads when the first app with a Redis trigger is prepared,
+  // before that app can be activated; most apps are HTTP-only and never pay for it. Until then no app
+  // has subscriptions, so there is nothing for it to start, swap or close.
+  let redisTrigger: RedisTrigger | undefined;
+  let redisTriggerLoad: Promise<RedisTrigger> | undefined;
+  const redisTriggerFor = async (app: LoadedApp): Promise<void> => {
+    if (app.redisTriggers.length === 0 || redisTrigger) return;
+    redisTriggerLoad ??= import('./triggers/redis.js').then(({ RedisTrigger }) => {
+      redisTrigger = new RedisTrigger({ executor, metrics: metrics!, logger: log.child({ module: 'redis-trigger' }), limits: config });
+      return redisTrigger;
+    });
+    await redisTriggerLoad;
+  };
   const embeddedKv = new EmbeddedKv();
   const redis = new RedisClients(log.child({ module: 'redis' }));
   let http: OutboundHttp | undefined;
@@ -164,6 +178,7 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
         variables: { cliValues: config.variables, env: opts.env ?? process.env, cwd: opts.cwd ?? process.cwd() },
         stateDir: config.stateDir,
       });
+      await redisTriggerFor(app);
       tenants.replaceAll([app]);
     }
   } catch (err) {
@@ -183,8 +198,7 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
   registerStatusRoutes(operator ?? fastify, statusSources);
   await registerHttpTrigger(fastify, { tenants, executor, config, metrics });
   // Subscriptions start now but never hold start-up: the HTTP side serves whether or not Redis is up.
-  const redisTrigger = new RedisTrigger({ executor, metrics, logger: log.child({ module: 'redis-trigger' }), limits: config });
-  for (const app of tenants.list()) redisTrigger.start(app);
+  for (const app of tenants.list()) redisTrigger?.start(app);
 
   const capabilityServices = services!;
   const retiring = new Set<Promise<void>>();
@@ -233,6 +247,7 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
         namespaceSharedStores: multi,
         ...(o.name !== undefined ? { name: o.name } : {}),
       });
+      await redisTriggerFor(app);
       prepared.add(new WeakRef(app));
       return app;
     } finally {
@@ -242,7 +257,7 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
   const activateApp = (app: LoadedApp, claims: TenantClaims = {}): void => {
     const old = tenants.put(app, claims);
     for (const ref of prepared) if (ref.deref() === app) prepared.delete(ref);
-    redisTrigger.replace(old, app);
+    redisTrigger?.replace(old, app);
     if (old) release(old);
     log.info({ app: app.name, hosts: tenants.hostsOf(app.name), replaced: old !== undefined }, old ? 'app swapped to a new version' : 'app deployed');
   };
@@ -262,7 +277,9 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
     cache,
     tenants,
     metrics,
-    redisTrigger,
+    get redisTrigger() {
+      return redisTrigger;
+    },
     operator,
     prepareApp,
     activateApp,
@@ -271,7 +288,7 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
     removeApp(name) {
       const old = tenants.remove(name);
       if (!old) return false;
-      redisTrigger.replace(old, undefined);
+      redisTrigger?.replace(old, undefined);
       release(old);
       log.info({ app: name }, 'app removed');
       return true;
@@ -288,7 +305,7 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
         const deadline = Date.now() + config.shutdownGraceMs;
         const left = (): number => Math.max(0, deadline - Date.now());
         const http = fastify.close();
-        await Promise.all([redisTrigger.close(left()), Promise.race([http, new Promise((r) => setTimeout(r, left()).unref())])]);
+        await Promise.all([redisTriggerLoad?.then((t) => t.close(left())), Promise.race([http, new Promise((r) => setTimeout(r, left()).unref())])]);
         await executor.close(left());
         await http;
         await operator?.close();

@@ -3,19 +3,12 @@
  * Process entry: picks the command, wires signals, and owns the process's exit code (the only
  * process.exit in spinet). Errors print their code and message, never a stack, unless SPINET_DEBUG is set.
  */
-import { up, UP_USAGE } from './cli/up.js';
-import { demo, DEMO_USAGE } from './cli/demo.js';
-import { serve, SERVE_USAGE } from './cli/serve.js';
-import { deploy, apps } from './cli/deploy.js';
-import { newApp } from './cli/new.js';
-import { add } from './cli/add.js';
-import { build, buildUpAsUpArgs } from './cli/build.js';
-import { componentize } from './cli/componentize.js';
-import { doctor } from './cli/doctor.js';
-import { watch } from './cli/watch.js';
 import type { RunningGateway } from './app.js';
 
-const USAGE = `spinet: run Spin (WebAssembly component) apps on Node.js
+/** The help text; the commands' own usage texts come from their modules, loaded only for help. */
+const usage = async (): Promise<string> => {
+  const [{ UP_USAGE }, { DEMO_USAGE }, { SERVE_USAGE }] = await Promise.all([import('./cli/up.js'), import('./cli/demo.js'), import('./cli/serve.js')]);
+  return `spinet: run Spin (WebAssembly component) apps on Node.js
 
 Commands:
   up [APP_DIR | -f spin.toml] [--listen HOST:PORT]   serve a Spin app (default listen 127.0.0.1:3000)
@@ -36,6 +29,7 @@ ${UP_USAGE}
 ${DEMO_USAGE}
 
 ${SERVE_USAGE}`;
+};
 
 function fail(err: unknown): never {
   const e = err as { code?: string; message?: string; stack?: string };
@@ -69,17 +63,27 @@ function guardProcess(running: RunningGateway, stopAndExit: (code: number) => vo
   });
 }
 
+/**
+ * Each command's module is loaded when that command runs: a command's dependencies (Fastify, undici,
+ * the build tools, the admin API...) cost start-up time in every other command otherwise.
+ */
 async function main(): Promise<void> {
   const [first, ...args] = process.argv.slice(2);
   // `spinet build --up ...` is `spinet up --build ...`: one serving path.
-  const asUp = first === 'build' ? buildUpAsUpArgs(args) : undefined;
+  const asUp = first === 'build' ? (await import('./cli/build.js')).buildUpAsUpArgs(args) : undefined;
   const [command, rest] = asUp === undefined ? [first, args] : ['up', asUp];
   switch (command) {
     case 'up':
     case 'serve':
     case 'watch':
     case 'demo': {
-      const running = await (command === 'up' ? up(rest) : command === 'serve' ? serve(rest) : command === 'watch' ? watch(rest) : demo(rest));
+      const running = await (command === 'up'
+        ? (await import('./cli/up.js')).up(rest)
+        : command === 'serve'
+          ? (await import('./cli/serve.js')).serve(rest)
+          : command === 'watch'
+            ? (await import('./cli/watch.js')).watch(rest)
+            : (await import('./cli/demo.js')).demo(rest));
       if (!running.address) return;
       let stopping = false;
       const stopAndExit = (code: number): void => {
@@ -104,25 +108,25 @@ async function main(): Promise<void> {
       return;
     }
     case 'new':
-      return newApp(rest);
+      return (await import('./cli/new.js')).newApp(rest);
     case 'add':
-      return add(rest);
+      return (await import('./cli/add.js')).add(rest);
     case 'build':
-      await build(rest);
+      await (await import('./cli/build.js')).build(rest);
       return;
     case 'componentize':
-      return componentize(rest);
+      return (await import('./cli/componentize.js')).componentize(rest);
     case 'doctor':
-      return doctor(rest);
+      return (await import('./cli/doctor.js')).doctor(rest);
     case 'deploy':
-      return deploy(rest);
+      return (await import('./cli/deploy.js')).deploy(rest);
     case 'apps':
-      return apps(rest);
+      return (await import('./cli/deploy.js')).apps(rest);
     case undefined:
     case 'help':
     case '--help':
     case '-h':
-      process.stdout.write(`${USAGE}\n`);
+      process.stdout.write(`${await usage()}\n`);
       return;
     default:
       fail(new Error(`unknown command "${command}"; run "spinet help" for the commands`));

@@ -12,7 +12,7 @@
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { Buffer } from 'node:buffer';
-import { open as openLmdb } from 'lmdb';
+import { createRequire } from 'node:module';
 import type { Database, RootDatabase } from 'lmdb';
 import type { RedisClients } from './redis-clients.js';
 import { HostCallError } from './host-session.js';
@@ -58,6 +58,11 @@ function backendFailure(what: string, err: unknown): HostCallError {
 
 const SEP = 0x00;
 
+// lmdb (a native addon and its msgpack stack) loads when an app first opens an embedded store, not in
+// every gateway's start-up; its CommonJS build, so that opening stays synchronous.
+const require = createRequire(import.meta.url);
+let lmdb: typeof import('lmdb') | undefined;
+
 /** The embedded LMDB environments, one per directory, shared by every app that uses it. */
 export class EmbeddedKv {
   readonly #envs = new Map<string, RootDatabase<Buffer, Buffer>>();
@@ -74,7 +79,8 @@ export class EmbeddedKv {
     let db = this.#envs.get(resolved);
     if (!db) {
       mkdirSync(resolved, { recursive: true });
-      db = openLmdb<Buffer, Buffer>({ path: resolved, encoding: 'binary', keyEncoding: 'binary', compression: false });
+      lmdb ??= require('lmdb') as typeof import('lmdb');
+      db = lmdb.open<Buffer, Buffer>({ path: resolved, encoding: 'binary', keyEncoding: 'binary', compression: false });
       this.#envs.set(resolved, db);
     }
     return db;

@@ -6,8 +6,8 @@
  */
 import { PassThrough } from 'node:stream';
 import { Buffer } from 'node:buffer';
-import { Agent } from 'undici';
-import type { Dispatcher } from 'undici';
+import { createRequire } from 'node:module';
+import type { Agent, Dispatcher } from 'undici';
 import { HostCallError } from './host-session.js';
 
 /** The request head as the worker sends it. */
@@ -39,6 +39,11 @@ export interface OutboundHttpOptions {
   readonly connectTimeoutMs?: number;
 }
 
+// undici takes longer to load than Fastify does, and most apps never call out: it loads on the
+// first outbound request (synchronously: undici is CommonJS).
+const require = createRequire(import.meta.url);
+let undici: typeof import('undici') | undefined;
+
 /** The gateway's outbound HTTP client: connection pools shared by every guest. */
 export class OutboundHttp {
   readonly #agents = new Map<number, Agent>();
@@ -53,7 +58,8 @@ export class OutboundHttp {
     const timeout = connectTimeoutMs ?? this.#opts.connectTimeoutMs;
     let agent = this.#agents.get(timeout);
     if (!agent) {
-      agent = new Agent({ connections: this.#opts.maxConnections, connect: { timeout } });
+      undici ??= require('undici') as typeof import('undici');
+      agent = new undici.Agent({ connections: this.#opts.maxConnections, connect: { timeout } });
       this.#agents.set(timeout, agent);
     }
     return agent;

@@ -4,10 +4,15 @@
  * reconnects by itself; commands fail fast (instead of queueing forever) while Redis is unreachable, so a
  * guest gets an error rather than running into its deadline.
  */
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
 import { redactUrl } from './redact-url.js';
 
+// ioredis loads when a guest first talks to Redis, not in every gateway's start-up (CommonJS, so
+// `get` stays synchronous).
+const require = createRequire(import.meta.url);
+let ioredis: typeof import('ioredis') | undefined;
 
 export interface RedisClientOptions {
   /** Milliseconds a single command may take before it fails. */
@@ -31,7 +36,8 @@ export class RedisClients {
     if (this.#closed) throw new Error('the gateway is shutting down');
     let client = this.#clients.get(url);
     if (!client) {
-      client = new Redis(url, {
+      ioredis ??= require('ioredis') as typeof import('ioredis');
+      client = new ioredis.Redis(url, {
         lazyConnect: false,
         connectTimeout: this.#opts.connectTimeoutMs,
         commandTimeout: this.#opts.commandTimeoutMs,

@@ -7,7 +7,6 @@ import { loadConfig } from '../config.js';
 import { buildGateway } from '../app.js';
 import type { RunningGateway } from '../app.js';
 import { CliUsageError } from '../errors.js';
-import { buildWithProgress } from './build.js';
 
 /** Usage text for `spinet up`. */
 export const UP_USAGE = `Usage: spinet up [APP_DIR | -f spin.toml] [--listen HOST:PORT] [--workers N] [--deadline-ms MS] [--log-level LEVEL]
@@ -56,7 +55,8 @@ export async function up(argv: string[]): Promise<RunningGateway> {
   if (positionals.length > 1 || (positionals.length === 1 && values.from)) {
     throw new CliUsageError(`give the app once, as a directory argument or with -f\n\n${UP_USAGE}`);
   }
-  if (values.build) await buildWithProgress(values.from ?? positionals[0] ?? '.');
+  // The build tools load only for --build.
+  if (values.build) await (await import('./build.js')).buildWithProgress(values.from ?? positionals[0] ?? '.');
   const config = loadConfig({
     manifest: values.from ?? positionals[0],
     listen: values.listen,
