@@ -15,7 +15,8 @@ import type { ByteSink, ByteSource, Readiness, Waiter } from '../host/wasi-io.js
 import { GuestExit } from '../host/wasi-cli.js';
 import { MountedFilesystem } from '../host/wasi-filesystem.js';
 import type { CallResult, HostChannel } from '../host/host-channel.js';
-import type { ControlMessage, EventMessage, GuestConfig, ReportMessage, RunMessage, RunOutcome } from './worker-protocol.js';
+import { decodeControl, encodeReport } from './worker-protocol.js';
+import type { ControlMessage, ControlWire, EventMessage, GuestConfig, ReportMessage, RunMessage, RunOutcome } from './worker-protocol.js';
 
 type Instantiate = (
   getCoreModule: (name: string) => WebAssembly.Module,
@@ -108,7 +109,7 @@ const POST_THRESHOLD = 64 * 1024;
 const HEAD_HOLD_NS = 20_000_000n;
 
 function report(msg: ReportMessage, transfer?: ArrayBuffer[]): void {
-  port.postMessage(msg, transfer ?? []);
+  port.postMessage(encodeReport(msg), transfer ?? []);
 }
 
 function instantiateCore(m: WebAssembly.Module, i?: WebAssembly.Imports): WebAssembly.Instance {
@@ -532,7 +533,8 @@ function load(msg: Extract<ControlMessage, { t: 'load' }>): void {
   report({ t: 'loaded', digest: msg.digest, ...(error !== undefined ? { error } : {}) });
 }
 
-port.on('message', (msg: ControlMessage) => {
+port.on('message', (wire: ControlWire) => {
+  const msg = decodeControl(wire);
   switch (msg.t) {
     case 'load':
       load(msg);

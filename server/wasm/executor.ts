@@ -22,7 +22,8 @@ import type { Logger } from '../observability/logger.js';
 import type { PreparedComponent } from './component-loader.js';
 import { HostCallError } from '../capabilities/host-session.js';
 import type { HostSession } from '../capabilities/host-session.js';
-import type { CallReport, ControlMessage, EventMessage, GuestConfig, ReportMessage, RequestHead, RunOutcome } from './worker-protocol.js';
+import { decodeReport, encodeControl } from './worker-protocol.js';
+import type { CallReport, ControlMessage, EventMessage, GuestConfig, ReportMessage, ReportWire, RequestHead, RunOutcome } from './worker-protocol.js';
 import { ACTIVITY_WINDOW_MS, FairQueue, mayStart, queueShare } from './fair-queue.js';
 import type { PoolState } from './fair-queue.js';
 
@@ -420,13 +421,13 @@ class WorkerSlot {
     };
     this.worker = spawnWorker(options);
     this.worker.unref();
-    this.worker.on('message', (msg: ReportMessage) => this.#onMessage(msg));
+    this.worker.on('message', (wire: ReportWire) => this.#onMessage(decodeReport(wire)));
     this.worker.on('error', (err) => executor.onSlotDied(this, err));
     this.worker.on('exit', (code) => executor.onSlotDied(this, new Error(`worker exited with code ${code}`)));
   }
 
   post(msg: ControlMessage): void {
-    this.worker.postMessage(msg);
+    this.worker.postMessage(encodeControl(msg));
   }
 
   sendEvent(ev: EventMessage): void {
@@ -529,11 +530,13 @@ export class Executor {
 
   /** Requests running or waiting right now. */
   get load(): { running: number; queued: number; workers: number } {
-    return {
-      running: this.#slots.filter((s) => s.job).length,
-      queued: this.#queue.size + this.#slots.filter((s) => s.next).length,
-      workers: this.#slots.length,
-    };
+    let running = 0;
+    let ahead = 0;
+    for (const s of this.#slots) {
+      if (s.job) running++;
+      if (s.next) ahead++;
+    }
+    return { running, queued: this.#queue.size + ahead, workers: this.#slots.length };
   }
 
   /** Starts one request; the handle's promises never reject except `response` (typed errors). */
@@ -557,8 +560,13 @@ export class Executor {
     }
     // Requests posted ahead to busy workers count as waiting: the bound is on everything not running,
     // and each active app may fill only its share of it.
-    const waiting = this.load.queued;
-    const mine = this.#queue.sizeOf(job.tenant) + this.#slots.filter((s) => s.next?.tenant === job.tenant).length;
+    let waiting = this.#queue.size;
+    let mine = this.#queue.sizeOf(job.tenant);
+    for (const s of this.#slots) {
+      if (!s.next) continue;
+      waiting++;
+      if (s.next.tenant === job.tenant) mine++;
+    }
     const share = queueShare(this.#opts.maxQueue, pool.active.size);
     if (waiting >= this.#opts.maxQueue || mine >= share) {
       const why = waiting >= this.#opts.maxQueue ? `${waiting} requests are waiting` : `app "${job.tenant}" already has ${mine} requests waiting (its share of the queue)`;
@@ -595,9 +603,11 @@ export class Executor {
 
   #pool(now: number): PoolState {
     const running = this.#held();
+    let free = 0;
+    for (const s of this.#slots) if (!s.job && !s.dead) free++;
     return {
       workers: this.#slots.length,
-      free: this.#slots.filter((s) => !s.job && !s.dead).length,
+      free,
       running,
       active: this.#queue.active(now, running),
     };

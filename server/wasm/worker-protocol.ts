@@ -163,3 +163,107 @@ export type ReportMessage =
       /** The run's last response output, sent with the report rather than as its own message. */
       readonly out?: Extract<ReportMessage, { t: 'out' }>;
     };
+
+/*
+ * Wire forms. Every request crosses the thread boundary twice (a run out, a done back), and the
+ * structured clone of an object writes, reads and internalizes each property name and walks a map
+ * transition per property on the receiving side. The per-request messages therefore travel as flat
+ * arrays (tag first), which cost ~35% less to post and to receive (a run: ~11 → 7 µs posted; a done
+ * with a small response: ~12 → 8 µs received, microbenchmark on a loaded 2-core machine). Everything
+ * else (load, config, drop, pull, call, log, loaded) stays an object: rare, or not on the hot path.
+ * Each side encodes just before postMessage and decodes first thing on receipt, so the rest of the
+ * code sees the message types above.
+ */
+
+const RUN = 0;
+const OUT = 1;
+const DONE = 2;
+
+/** RunMessage as sent: [0, id, digest, configKey, handler, bodyEmpty, method, pathWithQuery, scheme, authority, headers, message]. */
+export type RunWire = readonly [
+  tag: typeof RUN,
+  id: number,
+  digest: string,
+  configKey: string,
+  handler: string,
+  bodyEmpty: boolean,
+  method: string | undefined,
+  pathWithQuery: string | undefined,
+  scheme: 'http' | 'https' | undefined,
+  authority: string | undefined,
+  headers: readonly string[] | undefined,
+  message: Uint8Array | undefined,
+];
+
+/** A response-output report as sent: [1, id, status, headers, chunks, end, error, abort] (absent parts undefined). */
+export type OutWire = readonly [
+  tag: typeof OUT,
+  id: number,
+  status: number | undefined,
+  headers: readonly string[] | undefined,
+  chunks: readonly Uint8Array[] | undefined,
+  end: boolean,
+  error: string | undefined,
+  abort: string | undefined,
+];
+
+/** A done report as sent: [2, id, outcome, instantiateUs, callUs, message, outOfMemory, out]. */
+export type DoneWire = readonly [tag: typeof DONE, id: number, outcome: RunOutcome, instantiateUs: number, callUs: number, message: string | undefined, outOfMemory: boolean, out: OutWire | undefined];
+
+type OutReport = Extract<ReportMessage, { t: 'out' }>;
+type DoneReport = Extract<ReportMessage, { t: 'done' }>;
+
+/** What travels main → worker on the control channel. */
+export type ControlWire = Exclude<ControlMessage, RunMessage> | RunWire;
+/** What travels worker → main. */
+export type ReportWire = Exclude<ReportMessage, OutReport | DoneReport> | OutWire | DoneWire;
+
+/** The gateway side of a control message. */
+export function encodeControl(msg: ControlMessage): ControlWire {
+  if (msg.t !== 'run') return msg;
+  const h = msg.head;
+  return [RUN, msg.id, msg.digest, msg.configKey, msg.handler, msg.bodyEmpty, h?.method, h?.pathWithQuery, h?.scheme, h?.authority, h?.headers, msg.message];
+}
+
+/** The worker side of a control message. */
+export function decodeControl(wire: ControlWire): ControlMessage {
+  if (!Array.isArray(wire)) return wire as Exclude<ControlMessage, RunMessage>;
+  const w = wire as RunWire;
+  const run: { -readonly [K in keyof RunMessage]: RunMessage[K] } = { t: 'run', id: w[1], digest: w[2], configKey: w[3], handler: w[4], bodyEmpty: w[5] };
+  if (w[6] !== undefined) run.head = { method: w[6], pathWithQuery: w[7]!, scheme: w[8]!, authority: w[9]!, headers: w[10]! };
+  if (w[11] !== undefined) run.message = w[11];
+  return run;
+}
+
+function encodeOut(m: OutReport): OutWire {
+  return [OUT, m.id, m.head?.status, m.head?.headers, m.chunks, m.end === true, m.error, m.abort];
+}
+
+function decodeOut(w: OutWire): OutReport {
+  const out: { -readonly [K in keyof OutReport]: OutReport[K] } = { t: 'out', id: w[1] };
+  if (w[2] !== undefined) out.head = { status: w[2], headers: w[3]! };
+  if (w[4] !== undefined) out.chunks = w[4];
+  if (w[5]) out.end = true;
+  if (w[6] !== undefined) out.error = w[6];
+  if (w[7] !== undefined) out.abort = w[7];
+  return out;
+}
+
+/** The worker side of a report. */
+export function encodeReport(msg: ReportMessage): ReportWire {
+  if (msg.t === 'out') return encodeOut(msg);
+  if (msg.t === 'done') return [DONE, msg.id, msg.outcome, msg.instantiateUs, msg.callUs, msg.message, msg.outOfMemory === true, msg.out ? encodeOut(msg.out) : undefined];
+  return msg;
+}
+
+/** The gateway side of a report. */
+export function decodeReport(wire: ReportWire): ReportMessage {
+  if (!Array.isArray(wire)) return wire as Exclude<ReportMessage, OutReport | DoneReport>;
+  const w = wire as OutWire | DoneWire;
+  if (w[0] === OUT) return decodeOut(w);
+  const done: { -readonly [K in keyof DoneReport]: DoneReport[K] } = { t: 'done', id: w[1], outcome: w[2], instantiateUs: w[3], callUs: w[4] };
+  if (w[5] !== undefined) done.message = w[5];
+  if (w[6]) done.outOfMemory = true;
+  if (w[7] !== undefined) done.out = decodeOut(w[7]);
+  return done;
+}
