@@ -41,25 +41,40 @@ export function pathMatchHeaderName(param: string): string {
 
 /** The `spin-*` headers a component sees for one request, as [name, value] pairs in Spin's order. */
 export function buildSpinHeaders(input: SpinHeaderInput): SpinHeader[] {
+  const flat: string[] = [];
+  appendSpinHeaders(flat, input);
+  const out: SpinHeader[] = [];
+  for (let i = 0; i < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
+  return out;
+}
+
+/** `buildSpinHeaders` appended to a flat [name, value, …] list (the form the guest's request takes), without the pairs. */
+export function appendSpinHeaders(out: string[], input: SpinHeaderInput): void {
   const { match } = input;
   const base = input.basePath ?? '/';
   // Spin's based route is sanitize(base) + route, and sanitize strips one trailing "/" ("/" → "").
   const matchedRoute = base === '/' ? match.matchedRoute : `${base.endsWith('/') ? base.slice(0, -1) : base}${match.matchedRoute}`;
-  const out: SpinHeader[] = [
-    ['spin-path-info', match.pathInfo],
-    ['spin-full-url', `${input.scheme}://${input.host}${input.pathAndQuery}`],
-    ['spin-matched-route', matchedRoute],
-    ['spin-base-path', base],
-    ['spin-raw-component-route', match.rawComponentRoute],
-    ['spin-component-route', match.componentRoute],
-    ['spin-client-addr', input.clientAddr],
-  ];
+  out.push(
+    'spin-path-info',
+    match.pathInfo,
+    'spin-full-url',
+    `${input.scheme}://${input.host}${input.pathAndQuery}`,
+    'spin-matched-route',
+    matchedRoute,
+    'spin-base-path',
+    base,
+    'spin-raw-component-route',
+    match.rawComponentRoute,
+    'spin-component-route',
+    match.componentRoute,
+    'spin-client-addr',
+    input.clientAddr,
+  );
   const params = match.params;
   for (let i = 0; i < params.length; i++) {
     const [name, value] = params[i]!;
-    out.push([pathMatchHeaderName(name), value]);
+    out.push(pathMatchHeaderName(name), value);
   }
-  return out;
 }
 
 /** Whether a header name is in Spin's reserved `spin-` namespace (case-insensitive), so a client must not send it. */

@@ -10,7 +10,8 @@ import { serveStatic } from '../plugins/static-files.js';
 import { prefetchBody } from './body-prefetch.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
-import { buildSpinHeaders, isSpinHeader } from '../routing/spin-headers.js';
+import { appendSpinHeaders, isSpinHeader } from '../routing/spin-headers.js';
+import type { SpinHeaderInput } from '../routing/spin-headers.js';
 import type { Executor, RunHandle } from '../wasm/executor.js';
 import { effectiveLimits, guestOutputLog } from '../tenants/loaded-app.js';
 import type { LoadedApp, StaticSite } from '../tenants/loaded-app.js';
@@ -47,14 +48,14 @@ function hasBody(req: FastifyRequest): boolean {
 }
 
 /** Builds the guest's header list: client headers minus spin-* and hop-by-hop, plus Spin's own. */
-function guestHeaders(rawHeaders: readonly string[], spin: ReadonlyArray<readonly [string, string]>): string[] {
+function guestHeaders(rawHeaders: readonly string[], spin: SpinHeaderInput): string[] {
   const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!.toLowerCase();
     if (isSpinHeader(name) || HOP_BY_HOP.has(name)) continue;
     out.push(name, rawHeaders[i + 1]!);
   }
-  for (const [name, value] of spin) out.push(name, value);
+  appendSpinHeaders(out, spin);
   return out;
 }
 
@@ -193,7 +194,7 @@ export async function registerHttpTrigger(fastify: FastifyInstance, opts: HttpTr
     const scheme = request.protocol === 'https' ? 'https' : 'http';
     const socket = request.raw.socket;
     const clientAddr = socket.remoteFamily === 'IPv6' ? `[${socket.remoteAddress}]:${socket.remotePort ?? 0}` : `${socket.remoteAddress ?? '127.0.0.1'}:${socket.remotePort ?? 0}`;
-    const spin = buildSpinHeaders({ scheme, host, pathAndQuery: rawUrl, clientAddr, match, basePath: tenant.basePath });
+    const spin: SpinHeaderInput = { scheme, host, pathAndQuery: rawUrl, clientAddr, match, basePath: tenant.basePath };
 
     let prepared;
     try {
