@@ -293,7 +293,12 @@ class Job {
     if (this.timer) clearTimeout(this.timer);
     this.pump?.close();
     this.req.host?.close();
-    const full: RunReport = { ...report, ...(this.cancelReason ? { cancelled: this.cancelReason } : {}), queuedMs: this.startedAt ? this.startedAt - this.enqueuedAt : performance.now() - this.enqueuedAt };
+    // Built property by property: object spread goes through V8's generic clone path, per request.
+    const full: Mutable<RunReport> = { outcome: report.outcome, instantiateUs: report.instantiateUs, callUs: report.callUs, queuedMs: this.startedAt ? this.startedAt - this.enqueuedAt : performance.now() - this.enqueuedAt };
+    if (report.message !== undefined) full.message = report.message;
+    if (report.outOfMemory) full.outOfMemory = report.outOfMemory;
+    if (report.cancelled !== undefined) full.cancelled = report.cancelled;
+    if (this.cancelReason) full.cancelled = this.cancelReason;
     if (!this.#settled) {
       this.fail(failureFor(report.outcome, report.message));
     } else if (this.#stream && !this.#ended) {
@@ -302,6 +307,8 @@ class Job {
     this.#resolveDone(full);
   }
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 function failureFor(outcome: RunReport['outcome'] | 'unfinished', message: string | undefined): Error {
   switch (outcome) {
@@ -489,13 +496,8 @@ class WorkerSlot {
         break;
       case 'done':
         if (msg.out) job.onOut(msg.out);
-        job.finish({
-          outcome: msg.outcome,
-          ...(msg.message !== undefined ? { message: msg.message } : {}),
-          ...(msg.outOfMemory ? { outOfMemory: true } : {}),
-          instantiateUs: msg.instantiateUs,
-          callUs: msg.callUs,
-        });
+        // decodeReport built `msg` with exactly these optional fields: it is the run's report as is.
+        job.finish(msg);
         this.job = undefined;
         this.executor.onSlotFree(this);
         break;
