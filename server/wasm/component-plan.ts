@@ -19,6 +19,7 @@
  */
 
 import { WasmReader } from './wasm-reader.js';
+import { elideShims } from './shim-elision.js';
 
 /** The component uses a construct the plan does not cover; the loader uses jco's glue instead. */
 export class UnsupportedComponent extends Error {
@@ -43,8 +44,12 @@ export interface FuncType {
   readonly result?: ValType;
 }
 
-/** A core item (function, memory, table, global): an export of a planned core instance, or a trampoline. */
-export type CoreRef = { readonly ns: number; readonly name: string } | { readonly tramp: number };
+/**
+ * A core item (function, memory, table, global): an export of a planned core instance, a trampoline,
+ * or (only in inline instances, see shim-elision.ts) a function of a core instance created later,
+ * looked up in the running instance when called.
+ */
+export type CoreRef = { readonly ns: number; readonly name: string } | { readonly tramp: number } | { readonly late: number; readonly name: string };
 
 /** One core instance, in creation order; its position is its namespace number. */
 export type CoreInstancePlan =
@@ -767,7 +772,7 @@ export function planComponent(bytes: Uint8Array): PlannedComponent {
     }
     exports.push([name, funcs] as const);
   }
-  const plan: LinkPlan = {
+  const plan: LinkPlan = elideShims({
     format: 1,
     modules: p.modules,
     instances: p.instances,
@@ -776,6 +781,6 @@ export function planComponent(bytes: Uint8Array): PlannedComponent {
     resources: p.resources,
     exports,
     functions,
-  };
+  }, p.files);
   return { plan, files: p.files, imports: [...p.imports].sort(), exports: exports.map(([n]) => n) };
 }

@@ -66,6 +66,7 @@ export class Ctx {
 
   ref(r: CoreRef): unknown {
     if ('tramp' in r) return this.trampolines[r.tramp];
+    if ('late' in r) trap('late core reference outside an inline instance');
     const ns = this.ns[r.ns];
     if (!ns) trap('core item used before its instance was created');
     return ns[r.name];
@@ -799,11 +800,27 @@ export function linkPlan(plan: LinkPlan, host: Host): Instantiate {
     }
     return lowerTrampoline(signature(t.type, codecs), hostCall(t, host), t);
   });
-  // Inline core instances made only of trampolines are the same for every instance.
+  // A function of a core instance created after the one importing it (shim-elision.ts): found in
+  // the running instance's namespaces when called, so one forwarder serves every instance.
+  const forwarders = new Map<string, unknown>();
+  const forwarder = (late: number, name: string): unknown => {
+    const key = `${late}\u0000${name}`;
+    let f = forwarders.get(key);
+    if (!f) {
+      f = function spinetForward(...args: unknown[]): unknown {
+        const target = ctx().ns[late]?.[name];
+        if (typeof target !== 'function') trap(`core function ${name} called before its instance was created`);
+        return (target as (...a: unknown[]) => unknown)(...args);
+      };
+      forwarders.set(key, f);
+    }
+    return f;
+  };
+  // Inline core instances made only of trampolines and forwarders are the same for every instance.
   const constant = plan.instances.map((ci) => {
-    if (ci.k !== 'inline' || !ci.items.every(([, r]) => 'tramp' in r)) return undefined;
+    if (ci.k !== 'inline' || !ci.items.every(([, r]) => 'tramp' in r || 'late' in r)) return undefined;
     const o: Record<string, unknown> = Object.create(null);
-    for (const [name, r] of ci.items) o[name] = trampolines[(r as { tramp: number }).tramp];
+    for (const [name, r] of ci.items) o[name] = 'late' in r ? forwarder(r.late, r.name) : trampolines[(r as { tramp: number }).tramp];
     return o;
   });
   const lifts = plan.lifts.map((l) => ({ plan: l, sig: signature(l.type, codecs) }));
@@ -819,7 +836,7 @@ export function linkPlan(plan: LinkPlan, host: Host): Instantiate {
           c.ns.push(fixed);
         } else if (ci.k === 'inline') {
           const o: Record<string, unknown> = Object.create(null);
-          for (const [name, r] of ci.items) o[name] = c.ref(r);
+          for (const [name, r] of ci.items) o[name] = 'late' in r ? forwarder(r.late, r.name) : c.ref(r);
           c.ns.push(o);
         } else {
           const imports: Record<string, Record<string, unknown>> = Object.create(null);

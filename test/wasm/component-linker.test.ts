@@ -314,3 +314,90 @@ t.test('codec sizes and alignments follow the canonical ABI', async (t) => {
   t.same(flags.codec.load(c, 64), v);
   t.equal(new DataView(memory.buffer).getUint32(64, true), 0b01001001001001001001001001001001, 'bit i is flag i');
 });
+
+/**
+ * wit-component's shape for the cycle between a main module and the functions it imports that need
+ * its memory: a shim module calling through a table, an adapter created after main, and a fixup
+ * filling the table. `$T` is the adapter function's value type, `$EXTRA` an instruction added to a
+ * shim body (both vary the shape the elision must recognise or refuse).
+ */
+const SHIM_COMPONENT = `(component
+  (import "test:abi/host@1.0.0" (instance $host (export "echo" (func (param "s" string) (result string)))))
+  (alias export $host "echo" (func $echo))
+  (core module $shim
+    (table (export "$imports") 2 2 funcref)
+    (func (export "0") (param i32 i32 i32) local.get 0 local.get 1 local.get 2 $EXTRA i32.const 0 call_indirect (param i32 i32 i32))
+    (func (export "1") (param $T) (result $T) local.get 0 i32.const 1 call_indirect (param $T) (result $T)))
+  (core instance $shim (instantiate $shim))
+  (alias core export $shim "0" (core func $s0))
+  (alias core export $shim "1" (core func $s1))
+  (alias core export $shim "$imports" (core table $tbl))
+  (core module $main
+    (import "host" "echo" (func $echo (param i32 i32 i32)))
+    (import "adapter" "twice" (func $twice (param $T) (result $T)))
+    (memory (export "memory") 1)
+    (global $next (mut i32) (i32.const 4096))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32) (local $p i32)
+      (local.set $p (global.get $next))
+      (global.set $next (i32.add (local.get $p) (i32.and (i32.add (local.get 3) (i32.const 7)) (i32.const -8))))
+      (local.get $p))
+    (func (export "run-twice") (param $T) (result $T) (call $twice (local.get 0)))
+    (func (export "run-echo") (param i32 i32) (result i32) (call $echo (local.get 0) (local.get 1) (i32.const 2000)) (i32.const 2000)))
+  (core instance $main (instantiate $main
+    (with "host" (instance (export "echo" (func $s0))))
+    (with "adapter" (instance (export "twice" (func $s1))))))
+  (alias core export $main "memory" (core memory $mem))
+  (alias core export $main "realloc" (core func $realloc))
+  (core func $echo-lowered (canon lower (func $echo) (memory $mem) (realloc $realloc)))
+  (core module $adapter
+    (import "env" "memory" (memory 1))
+    (func (export "twice") (param $T) ($RESULT $T) (local.get 0) (local.get 0) ($T.add)))
+  (core instance $adapter (instantiate $adapter (with "env" (instance (export "memory" (memory $mem))))))
+  (alias core export $adapter "twice" (core func $twice))
+  (core module $fixup
+    (import "" "0" (func (param i32 i32 i32)))
+    (import "" "1" (func (param $T) (result $T)))
+    (import "" "$imports" (table 2 2 funcref))
+    (elem (i32.const 0) func 0 1))
+  (core instance (instantiate $fixup (with "" (instance (export "$imports" (table $tbl)) (export "0" (func $echo-lowered)) (export "1" (func $twice))))))
+  (func (export "run-twice") (param "n" $W) (result $W) (canon lift (core func $main "run-twice")))
+  (func (export "run-echo") (param "s" string) (result string) (canon lift (core func $main "run-echo") (memory $mem) (realloc $realloc)))
+)`;
+
+async function shimComponent(type: 'i64' | 'f64', extra = ''): Promise<{ modules: number; run: () => Record<string, Fn> }> {
+  const wat = SHIM_COMPONENT.replaceAll('$EXTRA', extra)
+    .replaceAll('($RESULT $T)', '(result $T)')
+    .replaceAll('($T.add)', `${type}.add`)
+    .replaceAll('$W', type === 'i64' ? 's64' : 'f64')
+    .replaceAll('$T', type);
+  const { plan, files } = planComponent(await parseWat(wat));
+  const modules = new Map<string, WebAssembly.Module>();
+  for (const [name, b] of files) modules.set(name, await WebAssembly.compile(b));
+  const host = { 'test:abi/host': { echo: (s: string) => `${s}!` } };
+  const instantiate = linkPlan(plan, host);
+  return { modules: plan.instances.filter((i) => i.k === 'module').length, run: () => instantiate((n) => modules.get(n)!, host) as unknown as Record<string, Fn> };
+}
+
+t.test('wit-component’s shim and fixup modules are not instantiated; calls still reach their targets', async (t) => {
+  const elided = await shimComponent('i64');
+  t.equal(elided.modules, 2, 'only main and adapter are instantiated per request (not shim and fixup)');
+  const a = elided.run();
+  t.equal(a['runEcho']!('héllo'), 'héllo!', 'a lowered host function the main module imported through the shim');
+  t.equal(a['runTwice']!(4611686018427387903n), 9223372036854775806n, 'an adapter function created after main, through a forwarder: i64 exact');
+  t.equal(elided.run()['runTwice']!(-5n), -10n, 'a second instance reaches its own adapter');
+
+  // A float crossing JavaScript could lose NaN payload bits: that shape keeps its shim.
+  const floats = await shimComponent('f64');
+  t.equal(floats.modules, 4, 'a float-typed forward slot keeps shim and fixup');
+  t.equal(floats.run()['runTwice']!(1.25), 2.5, 'and still works through them');
+
+  // Anything but the exact instruction sequence is not recognised as a shim.
+  const odd = await shimComponent('i64', 'nop');
+  t.equal(odd.modules, 4, 'a shim body with an extra instruction is left alone');
+  t.equal(odd.run()['runEcho']!('x'), 'x!', 'and still works');
+
+  for (const file of [path.resolve(repoRoot, '..', 'shared', 'fixtures', 'wasm', 'hello_wasi_http.wasm'), path.join(repoRoot, 'components', 'hello', 'dist', 'hello.wasm')]) {
+    const { plan } = planComponent(await readFile(file));
+    t.equal(plan.instances.filter((i) => i.k === 'module').length, 2, `${path.basename(file)}: main module and adapter only`);
+  }
+});
