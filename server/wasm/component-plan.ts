@@ -53,7 +53,13 @@ export type CoreRef = { readonly ns: number; readonly name: string } | { readonl
 
 /** One core instance, in creation order; its position is its namespace number. */
 export type CoreInstancePlan =
-  | { readonly k: 'module'; readonly module: number; readonly args: ReadonlyArray<readonly [string, number]> }
+  | {
+      readonly k: 'module';
+      readonly module: number;
+      readonly args: ReadonlyArray<readonly [string, number]>;
+      /** Reached only through `late` references and inert to instantiate: created on first call (shim-elision.ts). */
+      readonly lazy?: true;
+    }
   | { readonly k: 'inline'; readonly items: ReadonlyArray<readonly [string, CoreRef]> };
 
 /** How the host implements an imported function, in jco's JS conventions (which spinet's host follows). */

@@ -61,6 +61,8 @@ export class Ctx {
   realloc: ((a: number, b: number, c: number, d: number) => number) | undefined;
   /** Borrowed handles lent to the guest for the current export call. */
   lent: number[] = [];
+  /** Lazy core instances not created yet, by namespace number. */
+  deferred: Map<number, () => Record<string, unknown>> | undefined;
 
   constructor(readonly trampolines: readonly unknown[]) {}
 
@@ -70,6 +72,15 @@ export class Ctx {
     const ns = this.ns[r.ns];
     if (!ns) trap('core item used before its instance was created');
     return ns[r.name];
+  }
+
+  /** A lazy core instance's exports, creating it on first use. */
+  materialize(i: number): Record<string, unknown> {
+    const create = this.deferred?.get(i) ?? trap('core function called before its instance was created');
+    this.deferred!.delete(i);
+    const ns = create();
+    this.ns[i] = ns;
+    return ns;
   }
 
   use(mem: WebAssembly.Memory | undefined, realloc: unknown): void {
@@ -808,7 +819,8 @@ export function linkPlan(plan: LinkPlan, host: Host): Instantiate {
     let f = forwarders.get(key);
     if (!f) {
       f = function spinetForward(...args: unknown[]): unknown {
-        const target = ctx().ns[late]?.[name];
+        const c = ctx();
+        const target = (c.ns[late] ?? c.materialize(late))[name];
         if (typeof target !== 'function') trap(`core function ${name} called before its instance was created`);
         return (target as (...a: unknown[]) => unknown)(...args);
       };
@@ -839,10 +851,15 @@ export function linkPlan(plan: LinkPlan, host: Host): Instantiate {
           for (const [name, r] of ci.items) o[name] = 'late' in r ? forwarder(r.late, r.name) : c.ref(r);
           c.ns.push(o);
         } else {
-          const imports: Record<string, Record<string, unknown>> = Object.create(null);
-          for (const [name, ns] of ci.args) imports[name] = c.ns[ns]!;
-          const inst = instantiateCore(getCoreModule(plan.modules[ci.module]!), imports as WebAssembly.Imports);
-          c.ns.push(inst.exports as Record<string, unknown>);
+          const create = (): Record<string, unknown> => {
+            const imports: Record<string, Record<string, unknown>> = Object.create(null);
+            for (const [name, ns] of ci.args) imports[name] = c.ns[ns]!;
+            return instantiateCore(getCoreModule(plan.modules[ci.module]!), imports as WebAssembly.Imports).exports as Record<string, unknown>;
+          };
+          if (ci.lazy) {
+            (c.deferred ??= new Map()).set(i, create);
+            c.ns.push(undefined as unknown as Record<string, unknown>);
+          } else c.ns.push(create());
         }
       });
     } finally {

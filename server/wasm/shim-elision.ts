@@ -233,12 +233,56 @@ function otherRefs(plan: LinkPlan): CoreRef[] {
  * wit-component emits.
  */
 export function elideShims(plan: LinkPlan, files: ReadonlyMap<string, Uint8Array>): LinkPlan {
+  let out: LinkPlan;
   try {
-    return elide(plan, files);
+    out = elide(plan, files);
   } catch (err) {
     if (err instanceof NotAShim || err instanceof RangeError) return plan;
     throw err;
   }
+  return out === plan ? plan : deferLateOnly(out, files);
+}
+
+/**
+ * Whether instantiating a core module has no effect outside the new instance: no start function,
+ * no data or element segments (which could write an imported memory or table). Such an instance can
+ * be created later than its place in the plan without any observable difference.
+ */
+function inert(bytes: Uint8Array): boolean {
+  try {
+    const r = new WasmReader(bytes, 8);
+    while (!r.done) {
+      const id = r.byte();
+      const size = r.u32();
+      if (id === 8 || id === 9 || id === 11) return false;
+      r.skip(size);
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Marks lazy the module instances that only forwarders reach (the preview1 adapter of a guest that
+ * never prints or reads its environment): a request that never calls them never pays for them.
+ */
+function deferLateOnly(plan: LinkPlan, files: ReadonlyMap<string, Uint8Array>): LinkPlan {
+  const late = new Set<number>();
+  const direct = new Set<number>();
+  for (const r of otherRefs(plan)) if (isNs(r)) direct.add(r.ns);
+  for (const ci of plan.instances) {
+    if (ci.k === 'module') for (const [, ns] of ci.args) direct.add(ns);
+    else for (const [, r] of ci.items) if ('late' in r) late.add(r.late);
+    else if (isNs(r)) direct.add(r.ns);
+  }
+  let changed = false;
+  const instances = plan.instances.map((ci, i) => {
+    if (ci.k !== 'module' || !late.has(i) || direct.has(i) || !inert(files.get(plan.modules[ci.module]!) ?? new Uint8Array())) return ci;
+    changed = true;
+    return { ...ci, lazy: true as const };
+  });
+  return changed ? { ...plan, instances } : plan;
 }
 
 function elide(plan: LinkPlan, files: ReadonlyMap<string, Uint8Array>): LinkPlan {

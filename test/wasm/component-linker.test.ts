@@ -319,7 +319,7 @@ t.test('codec sizes and alignments follow the canonical ABI', async (t) => {
  * wit-component's shape for the cycle between a main module and the functions it imports that need
  * its memory: a shim module calling through a table, an adapter created after main, and a fixup
  * filling the table. `$T` is the adapter function's value type, `$EXTRA` an instruction added to a
- * shim body (both vary the shape the elision must recognise or refuse).
+ * shim body (both vary the shape the elision must recognise or refuse), `$ADAPTER` more adapter fields.
  */
 const SHIM_COMPONENT = `(component
   (import "test:abi/host@1.0.0" (instance $host (export "echo" (func (param "s" string) (result string)))))
@@ -351,7 +351,8 @@ const SHIM_COMPONENT = `(component
   (core func $echo-lowered (canon lower (func $echo) (memory $mem) (realloc $realloc)))
   (core module $adapter
     (import "env" "memory" (memory 1))
-    (func (export "twice") (param $T) ($RESULT $T) (local.get 0) (local.get 0) ($T.add)))
+    (func (export "twice") (param $T) ($RESULT $T) (local.get 0) (local.get 0) ($T.add))
+    $ADAPTER)
   (core instance $adapter (instantiate $adapter (with "env" (instance (export "memory" (memory $mem))))))
   (alias core export $adapter "twice" (core func $twice))
   (core module $fixup
@@ -364,8 +365,9 @@ const SHIM_COMPONENT = `(component
   (func (export "run-echo") (param "s" string) (result string) (canon lift (core func $main "run-echo") (memory $mem) (realloc $realloc)))
 )`;
 
-async function shimComponent(type: 'i64' | 'f64', extra = ''): Promise<{ modules: number; run: () => Record<string, Fn> }> {
+async function shimComponent(type: 'i64' | 'f64', extra = '', adapter = ''): Promise<{ modules: number; created: { count: number }; run: () => Record<string, Fn> }> {
   const wat = SHIM_COMPONENT.replaceAll('$EXTRA', extra)
+    .replaceAll('$ADAPTER', adapter)
     .replaceAll('($RESULT $T)', '(result $T)')
     .replaceAll('($T.add)', `${type}.add`)
     .replaceAll('$W', type === 'i64' ? 's64' : 'f64')
@@ -375,16 +377,34 @@ async function shimComponent(type: 'i64' | 'f64', extra = ''): Promise<{ modules
   for (const [name, b] of files) modules.set(name, await WebAssembly.compile(b));
   const host = { 'test:abi/host': { echo: (s: string) => `${s}!` } };
   const instantiate = linkPlan(plan, host);
-  return { modules: plan.instances.filter((i) => i.k === 'module').length, run: () => instantiate((n) => modules.get(n)!, host) as unknown as Record<string, Fn> };
+  const created = { count: 0 };
+  const run = (): Record<string, Fn> =>
+    instantiate((n) => modules.get(n)!, host, (m, i) => {
+      created.count++;
+      return new WebAssembly.Instance(m, i);
+    }) as unknown as Record<string, Fn>;
+  return { modules: plan.instances.filter((i) => i.k === 'module').length, created, run };
 }
 
 t.test('wit-component’s shim and fixup modules are not instantiated; calls still reach their targets', async (t) => {
   const elided = await shimComponent('i64');
   t.equal(elided.modules, 2, 'only main and adapter are instantiated per request (not shim and fixup)');
   const a = elided.run();
+  t.equal(elided.created.count, 1, 'the adapter, reached only through forwarders and inert, is not created with the instance');
   t.equal(a['runEcho']!('héllo'), 'héllo!', 'a lowered host function the main module imported through the shim');
+  t.equal(elided.created.count, 1, 'nor by calls that do not need it');
   t.equal(a['runTwice']!(4611686018427387903n), 9223372036854775806n, 'an adapter function created after main, through a forwarder: i64 exact');
+  t.equal(elided.created.count, 2, 'its first call creates it');
+  t.equal(a['runTwice']!(3n), 6n, 'once');
+  t.equal(elided.created.count, 2, 'once only');
   t.equal(elided.run()['runTwice']!(-5n), -10n, 'a second instance reaches its own adapter');
+  t.equal(elided.created.count, 4, 'which is its own');
+
+  // An adapter whose instantiation writes the shared memory must be created in its place.
+  const writes = await shimComponent('i64', '', '(data (i32.const 3000) "x")');
+  t.equal(writes.modules, 2, 'its shim and fixup are skipped too');
+  writes.run();
+  t.equal(writes.created.count, 2, 'but an adapter with a data segment is created with the instance');
 
   // A float crossing JavaScript could lose NaN payload bits: that shape keeps its shim.
   const floats = await shimComponent('f64');
