@@ -490,7 +490,6 @@ function run(msg: RunMessage): void {
   } finally {
     activateInstance(undefined);
     session?.end();
-    releaseMemories();
   }
   ex.finishRun();
   const final = ex.final;
@@ -498,6 +497,9 @@ function run(msg: RunMessage): void {
     { t: 'done', id: msg.id, outcome, ...(message !== undefined ? { message } : {}), ...(ex.outOfMemory ? { outOfMemory: true } : {}), instantiateUs, callUs, ...(final ? { out: final.msg } : {}) },
     final?.transfer,
   );
+  // The instance is gone: zeroing its memory for the next one (a megabyte for a small Rust guest)
+  // need not delay this response. The next run message waits for this task to end anyway.
+  releaseMemories();
 }
 
 function describe(err: unknown): string {
