@@ -3,6 +3,7 @@
  * serving the third-party Rust component and spinet serving the TypeScript hello guest. Each server
  * runs as its own process; autocannon drives it from this one. Rounds are interleaved so drift in the
  * machine's load hits every scenario alike; the table reports medians and ratios to bare Fastify.
+ * The engine floor (engine-floor.ts) bounds what any per-request-instance design on V8 can reach.
  *
  * Usage: npm run bench -- [--rounds N] [--duration S] [--connections C] [--out FILE]
  */
@@ -121,14 +122,26 @@ async function main(): Promise<void> {
   const jcoCli = path.join(path.dirname(fileURLToPath(import.meta.resolve('@bytecodealliance/jco'))), 'jco.js');
   const jcoServe = (wasm: string) => (port: number) =>
     spawn(process.execPath, [jcoCli, 'serve', wasm, '--host', '127.0.0.1', '--port', String(port), '--isolate-requests', 'instance'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const N = {
+    bare: 'bare Fastify hello',
+    floor: 'engine floor: bare Fastify + new WebAssembly.Instance of the Rust fixture’s core modules per request, no call',
+    rust: 'spinet + hello_wasi_http.wasm (Rust)',
+    rustJco: 'spinet, jco glue (SPINET_LINKER=jco) + Rust',
+    rustServe: 'jco serve --isolate-requests instance + Rust',
+    ts: 'spinet + components/hello (TypeScript)',
+    tsJco: 'spinet, jco glue (SPINET_LINKER=jco) + TypeScript',
+    tsServe: 'jco serve --isolate-requests instance + TypeScript',
+  } as const;
+  const script = (name: string, ...args: string[]) => (port: number) => spawn(process.execPath, [path.join(root, 'dist', 'bench', name), `127.0.0.1:${port}`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const scenarios: Scenario[] = [
-    { name: 'bare Fastify hello', start: (port) => spawn(process.execPath, [path.join(root, 'dist', 'bench', 'bare-fastify.js'), `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] }) },
-    { name: 'spinet + hello_wasi_http.wasm (Rust)', start: spinet(rustApp) },
-    { name: 'spinet, jco glue (SPINET_LINKER=jco) + Rust', start: jcoGlue(rustApp) },
-    { name: 'jco serve --isolate-requests instance + Rust', start: jcoServe(fixture) },
-    { name: 'spinet + components/hello (TypeScript)', start: spinet(path.join(root, 'components', 'hello')) },
-    { name: 'spinet, jco glue (SPINET_LINKER=jco) + TypeScript', start: jcoGlue(path.join(root, 'components', 'hello')) },
-    { name: 'jco serve --isolate-requests instance + TypeScript', start: jcoServe(helloWasm) },
+    { name: N.bare, start: script('bare-fastify.js') },
+    { name: N.floor, start: script('engine-floor.js', fixture) },
+    { name: N.rust, start: spinet(rustApp) },
+    { name: N.rustJco, start: jcoGlue(rustApp) },
+    { name: N.rustServe, start: jcoServe(fixture) },
+    { name: N.ts, start: spinet(path.join(root, 'components', 'hello')) },
+    { name: N.tsJco, start: jcoGlue(path.join(root, 'components', 'hello')) },
+    { name: N.tsServe, start: jcoServe(helloWasm) },
   ];
 
   const samples = new Map<string, Sample[]>(scenarios.map((s) => [s.name, []]));
@@ -174,8 +187,9 @@ async function main(): Promise<void> {
   const ratio = (a: string, b: string): string => (rpsOf(b) > 0 ? `×${(rpsOf(a) / rpsOf(b)).toFixed(1)}` : `n/a (${b} answered nothing)`);
   lines.push(
     '',
-    `spinet vs jco serve --isolate-requests instance, same component: Rust ${ratio(scenarios[1]!.name, scenarios[3]!.name)}, TypeScript ${ratio(scenarios[4]!.name, scenarios[6]!.name)} req/s; ` +
-      `spinet's linker vs jco glue inside spinet: Rust ${ratio(scenarios[1]!.name, scenarios[2]!.name)}, TypeScript ${ratio(scenarios[4]!.name, scenarios[5]!.name)}.`,
+    `spinet vs jco serve --isolate-requests instance, same component: Rust ${ratio(N.rust, N.rustServe)}, TypeScript ${ratio(N.ts, N.tsServe)} req/s; ` +
+      `spinet's linker vs jco glue inside spinet: Rust ${ratio(N.rust, N.rustJco)}, TypeScript ${ratio(N.ts, N.tsJco)}. ` +
+      `The engine floor reaches ${(rpsOf(N.floor) / baseRps).toFixed(3)} of bare Fastify's req/s; spinet + Rust reaches ${(rpsOf(N.rust) / rpsOf(N.floor)).toFixed(3)} of the floor's.`,
   );
   const cold = await coldStart(main, path.join(root, 'components', 'hello'), gatewayEnv, rounds);
   lines.push(
