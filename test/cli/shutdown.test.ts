@@ -56,7 +56,9 @@ t.test('SIGTERM lets every Redis message already received finish, then exits 0',
 });
 
 t.test('past the shutdown grace, messages not yet started are dropped and logged, and the process still exits 0', async (t) => {
-  const { channel, key, redis, done, child } = await startRecorder(t, { SPINET_SHUTDOWN_GRACE_MS: '700' });
+  // The grace leaves room for the first message (300 ms of work, plus a first instance) on a loaded
+  // machine, and is still far short of all twelve (3.6 s).
+  const { channel, key, redis, done, child } = await startRecorder(t, { SPINET_SHUTDOWN_GRACE_MS: '1500' });
   const total = 12;
   for (let i = 0; i < total; i++) await redis.publish(channel, JSON.stringify({ key, value: String(i), busyMs: 300 }));
   await new Promise((r) => setTimeout(r, 150));
