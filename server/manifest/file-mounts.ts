@@ -7,8 +7,7 @@
 import { realpath, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import path from 'node:path';
-import picomatch from 'picomatch';
-import { glob, isDynamicPattern } from 'tinyglobby';
+import type { glob as Glob, isDynamicPattern as IsDynamicPattern } from 'tinyglobby';
 import type { ManifestDiagnostics } from './manifest-diagnostics.js';
 import type { DraftComponent, DraftFileMount } from './component-schema.js';
 import type { KeyPath } from './toml-locator.js';
@@ -58,6 +57,16 @@ interface MountContext {
   readonly root: string;
   readonly diag: ManifestDiagnostics;
   readonly isExcluded: (relative: string) => boolean;
+  readonly glob: typeof Glob;
+  readonly isDynamicPattern: typeof IsDynamicPattern;
+}
+
+// The glob libraries load for the first component with `files`: most components mount none, and
+// every gateway's start-up would pay for loading them.
+let globbing: Promise<{ picomatch: typeof import('picomatch'); glob: typeof Glob; isDynamicPattern: typeof IsDynamicPattern }> | undefined;
+function loadGlobbing(): NonNullable<typeof globbing> {
+  globbing ??= Promise.all([import('picomatch'), import('tinyglobby')]).then(([p, t]) => ({ picomatch: p.default, glob: t.glob, isDynamicPattern: t.isDynamicPattern }));
+  return globbing;
 }
 
 /**
@@ -66,6 +75,7 @@ interface MountContext {
  */
 export async function resolveFileMounts(component: DraftComponent, root: string, diag: ManifestDiagnostics): Promise<MountedFile[]> {
   if (component.files.length === 0) return [];
+  const { picomatch, glob, isDynamicPattern } = await loadGlobbing();
   const excludes = component.excludeFiles.map((pattern, index) => {
     if (path.isAbsolute(pattern)) {
       throw diag.files(
@@ -85,6 +95,8 @@ export async function resolveFileMounts(component: DraftComponent, root: string,
     root,
     diag,
     isExcluded: (relative) => excludes.some((matches) => matches(relative)),
+    glob,
+    isDynamicPattern,
   };
 
   const byGuestPath = new Map<string, MountedFile>();
@@ -149,7 +161,7 @@ async function expandPattern(context: MountContext, pattern: string, keyPath: Ke
   const host = path.join(root, normalised);
   const info = await statOrUndefined(host);
   if (info?.isDirectory()) {
-    const matches = await glob('**/*', { cwd: host, dot: true, onlyFiles: true, followSymbolicLinks: true, expandDirectories: false });
+    const matches = await context.glob('**/*', { cwd: host, dot: true, onlyFiles: true, followSymbolicLinks: true, expandDirectories: false });
     return matches
       .map((match) => path.posix.join(normalised, match))
       .filter((relative) => !context.isExcluded(relative))
@@ -159,10 +171,10 @@ async function expandPattern(context: MountContext, pattern: string, keyPath: Ke
     // A file named explicitly is not subject to exclude_files, as in Spin.
     return [{ relative: normalised, guestPath: `/${normalised}` }];
   }
-  if (!isDynamicPattern(pattern)) {
+  if (!context.isDynamicPattern(pattern)) {
     throw diag.files(keyPath, what("does not exist and doesn't look like a glob pattern"), `Fix the path (it is relative to spin.toml) or create the file. ${FILES_DOC}`);
   }
-  const matches = await glob(normalised, { cwd: root, dot: true, onlyFiles: true, followSymbolicLinks: true, expandDirectories: false });
+  const matches = await context.glob(normalised, { cwd: root, dot: true, onlyFiles: true, followSymbolicLinks: true, expandDirectories: false });
   return matches
     .map((match) => toPosixRelative(match))
     .filter((relative) => !context.isExcluded(relative))
@@ -198,7 +210,7 @@ async function expandPlacement(
   }
   const guestRoot = path.posix.normalize(destination);
   if (info.isDirectory()) {
-    const matches = await glob('**/*', { cwd: host, dot: true, onlyFiles: true, followSymbolicLinks: true, expandDirectories: false });
+    const matches = await context.glob('**/*', { cwd: host, dot: true, onlyFiles: true, followSymbolicLinks: true, expandDirectories: false });
     return matches
       .map((match) => ({ match, relative: path.posix.join(normalised, match) }))
       .filter(({ relative }) => !context.isExcluded(relative))
