@@ -13,14 +13,10 @@ import { TenantRegistry } from './tenants/tenant-registry.js';
 import type { TenantClaims, TenantRouting } from './tenants/tenant-registry.js';
 import { loadApp } from './tenants/loaded-app.js';
 import type { LoadedApp } from './tenants/loaded-app.js';
-import { registerHttpTrigger } from './triggers/http.js';
 import type { RedisTrigger } from './triggers/redis.js';
-import { registerStaticFiles } from './plugins/static-files.js';
-import { registerStatusRoutes } from './plugins/status.js';
 import { SPINET_VERSION } from './version.js';
-import { registerMetricsRoute } from './plugins/metrics.js';
-import { buildMetrics } from './observability/metrics.js';
 import type { GatewayMetrics } from './observability/metrics.js';
+import type { PreparedComponent } from './wasm/component-loader.js';
 import { loggerOptions } from './observability/logger.js';
 import type { Logger } from './observability/logger.js';
 import { EmbeddedKv } from './capabilities/key-value.js';
@@ -104,6 +100,27 @@ export interface BuildOptions {
   readonly tenancy?: TenantRouting;
 }
 
+/**
+ * The HTTP side's modules (Fastify plugins, prom-client, the HTTP trigger), loaded while the app's
+ * components compile: compiling runs off the main thread, module loading on it, so the one fills
+ * the other's wait instead of queueing behind it at start-up.
+ */
+function loadHttpSide() {
+  return Promise.all([import('./observability/metrics.js'), import('./plugins/static-files.js'), import('./plugins/status.js'), import('./plugins/metrics.js'), import('./triggers/http.js')]);
+}
+
+/** The component cache, telling start-up when a component has started compiling. */
+class StartupCache extends ComponentCache {
+  onGet: (() => void) | undefined;
+
+  override get(digest: string, bytes: Uint8Array, label: string): Promise<PreparedComponent> {
+    // A miss has planned the component and handed its core modules to the compiler by the time get returns.
+    const prepared = super.get(digest, bytes, label);
+    this.onGet?.();
+    return prepared;
+  }
+}
+
 /** Assembles the gateway for `config` and loads its app. Never listens. */
 export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {}): Promise<Gateway> {
   const fastify = Fastify({
@@ -118,17 +135,19 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
   const log = fastify.log as unknown as Logger;
   const executor = new Executor({ workers: config.workers, maxQueue: config.maxQueue, logger: log.child({ module: 'executor' }) });
   let metrics: GatewayMetrics | undefined;
-  const cache = new ComponentCache({
-    onPrepared: (c) => {
-      if (c.transpileMs > 0) metrics?.compileDuration.observe({ phase: 'transpile' }, c.transpileMs / 1000);
-      metrics?.compileDuration.observe({ phase: 'compile' }, c.compileMs / 1000);
-    },
+  // Components prepared before the metrics exist (the first app's, at start-up) are counted once they do.
+  const preparedEarly: PreparedComponent[] = [];
+  const observeCompile = (m: GatewayMetrics, c: PreparedComponent): void => {
+    if (c.transpileMs > 0) m.compileDuration.observe({ phase: 'transpile' }, c.transpileMs / 1000);
+    m.compileDuration.observe({ phase: 'compile' }, c.compileMs / 1000);
+  };
+  const cache = new StartupCache({
+    onPrepared: (c) => (metrics ? observeCompile(metrics, c) : preparedEarly.push(c)),
     maxBytes: config.cacheMaxBytes,
     diskCacheDir: config.cacheDir === '' ? undefined : config.cacheDir,
     maxInstanceMemory: config.maxInstanceMemory,
     onEvict: (digest) => executor.dropComponent(digest),
   });
-  metrics = buildMetrics({ cache, executor });
   const tenants = new TenantRegistry(opts.tenancy);
   // The Redis trigger (and ioredis with it) loads when the first app with a Redis trigger is prepared,
   // before that app can be activated; most apps are HTTP-only and never pay for it. Until then no app
@@ -151,7 +170,9 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
   const closeServices = async (): Promise<void> => {
     await Promise.allSettled([embeddedKv.close(), redis.close(), http?.close()]);
   };
-  try {
+  // The app loads (manifest, component reads, plan, compile) while the HTTP side loads and registers.
+  let initialApp: LoadedApp | undefined;
+  const appLoading = (async () => {
     runtimeConfig = config.runtimeConfigFile === undefined ? EMPTY_RUNTIME_CONFIG : await loadRuntimeConfig(config.runtimeConfigFile);
     if (runtimeConfig.maxInstanceMemory !== undefined) {
       log.warn({ file: runtimeConfig.path }, 'max_instance_memory in the runtime config is not applied; set SPINET_MAX_INSTANCE_MEMORY (or SPIN_MAX_INSTANCE_MEMORY) instead');
@@ -170,7 +191,7 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
       },
     };
     if (!opts.tenancy) {
-      const app = await loadApp(config.manifest, {
+      initialApp = await loadApp(config.manifest, {
         cache,
         logger: log,
         runtimeConfig,
@@ -178,25 +199,47 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
         variables: { cliValues: config.variables, env: opts.env ?? process.env, cwd: opts.cwd ?? process.cwd() },
         stateDir: config.stateDir,
       });
-      await redisTriggerFor(app);
-      tenants.replaceAll([app]);
+    }
+  })();
+  // Its failure is taken up below, once the HTTP side is done.
+  appLoading.catch(() => {});
+  // The HTTP side waits for the first component to start compiling (or the app to finish loading):
+  // started earlier, its module loading would hold up reading and planning the component instead.
+  await Promise.race([new Promise<void>((resolve) => (cache.onGet = resolve)), appLoading.catch(() => {})]);
+  cache.onGet = undefined;
+  let operator: FastifyInstance | undefined;
+  let httpSideError: unknown;
+  try {
+    const [{ buildMetrics }, { registerStaticFiles }, { registerStatusRoutes }, { registerMetricsRoute }, { registerHttpTrigger }] = await loadHttpSide();
+    const m = (metrics = buildMetrics({ cache, executor }));
+    for (const c of preparedEarly.splice(0)) observeCompile(m, c);
+    await registerStaticFiles(fastify);
+    // Operator routes (metrics, status page) on their own listener when configured, else on the gateway.
+    if (config.metricsListen) {
+      operator = Fastify({ logger: false, forceCloseConnections: true });
+      await registerStaticFiles(operator);
+    }
+    const statusSources = { tenants, executor, cache, metrics: m, cacheMaxBytes: config.cacheMaxBytes, version: SPINET_VERSION };
+    registerMetricsRoute(operator ?? fastify, m);
+    registerStatusRoutes(operator ?? fastify, statusSources);
+    await registerHttpTrigger(fastify, { tenants, executor, config, metrics: m });
+  } catch (err) {
+    httpSideError = err;
+  }
+  try {
+    // An app that cannot load is the error to report, whatever else went wrong meanwhile.
+    await appLoading;
+    if (httpSideError !== undefined) throw httpSideError;
+    if (initialApp) {
+      await redisTriggerFor(initialApp);
+      tenants.replaceAll([initialApp]);
     }
   } catch (err) {
     await executor.close(0);
     await closeServices();
     throw err;
   }
-  await registerStaticFiles(fastify);
-  // Operator routes (metrics, status page) on their own listener when configured, else on the gateway.
-  let operator: FastifyInstance | undefined;
-  if (config.metricsListen) {
-    operator = Fastify({ logger: false, forceCloseConnections: true });
-    await registerStaticFiles(operator);
-  }
-  const statusSources = { tenants, executor, cache, metrics, cacheMaxBytes: config.cacheMaxBytes, version: SPINET_VERSION };
-  registerMetricsRoute(operator ?? fastify, metrics);
-  registerStatusRoutes(operator ?? fastify, statusSources);
-  await registerHttpTrigger(fastify, { tenants, executor, config, metrics });
+  const gatewayMetrics = metrics!;
   // Subscriptions start now but never hold start-up: the HTTP side serves whether or not Redis is up.
   for (const app of tenants.list()) redisTrigger?.start(app);
 
@@ -276,7 +319,7 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
     executor,
     cache,
     tenants,
-    metrics,
+    metrics: gatewayMetrics,
     get redisTrigger() {
       return redisTrigger;
     },
