@@ -3,8 +3,16 @@
  * running gateway (its executor warm, its workers booted) and is asked for its first response: the
  * time from reading its bytes to the response, including planning (or jco) and compiling, and the
  * split. Each round runs in a fresh process, so V8 has never compiled the component before.
+ *
+ * `--spawn [--app DIR]`: the whole cold start instead, process spawn → first 200 of `spinet up DIR`
+ * (components/hello by default) with an empty cache directory and again on that directory (a
+ * restart), next to bare Fastify's spawn → first 200, rounds interleaved. Also reports the gateway's
+ * CPU time up to that answer (all threads, and its main thread alone), which a busy machine inflates
+ * less than it does wall time.
  */
-import { readFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -47,8 +55,96 @@ async function once(file: string): Promise<Round> {
   }
 }
 
+interface Spawned {
+  readonly ms: number;
+  /** CPU time of the process's threads up to the answer, and of its main thread (Linux only, else NaN). */
+  readonly cpuMs: number;
+  readonly mainCpuMs: number;
+}
+
+/** Run times of a process's threads from /proc, in milliseconds: all of them, and its main thread. */
+async function threadCpu(pid: number): Promise<[number, number]> {
+  let all = 0;
+  let main = 0;
+  try {
+    for (const tid of await readdir(`/proc/${pid}/task`)) {
+      const ns = Number((await readFile(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').catch(() => '0')).split(' ')[0]);
+      all += ns;
+      if (tid === String(pid)) main = ns;
+    }
+  } catch {
+    return [NaN, NaN];
+  }
+  return [all / 1e6, main / 1e6];
+}
+
+/** Spawns `args`, polls http://127.0.0.1:port/ until it answers 200, then stops the process. */
+async function spawnToFirst200(args: readonly string[], env: NodeJS.ProcessEnv, port: number): Promise<Spawned> {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  try {
+    for (;;) {
+      try {
+        const r = await fetch(`http://127.0.0.1:${port}/`);
+        await r.arrayBuffer();
+        if (r.status === 200) {
+          const ms = performance.now() - t0;
+          const [cpuMs, mainCpuMs] = await threadCpu(child.pid!);
+          return { ms, cpuMs, mainCpuMs };
+        }
+      } catch {
+        // not listening yet
+      }
+      if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode} before answering: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 2));
+      if (performance.now() - t0 > 60_000) throw new Error(`${args.join(' ')}: no answer within 60 s`);
+    }
+  } finally {
+    child.kill('SIGTERM');
+    if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
+  }
+}
+
+/** `--spawn`: process spawn → first 200 for an empty cache, a restart, and bare Fastify. */
+async function coldStarts(rounds: number, app: string): Promise<void> {
+  const gateway = path.join(root, 'dist', 'server', 'main.js');
+  const bare = path.join(root, 'dist', 'bench', 'bare-fastify.js');
+  const fresh: Spawned[] = [];
+  const restart: Spawned[] = [];
+  const bareRuns: Spawned[] = [];
+  let port = 3900 + Math.floor(Math.random() * 500) * 4;
+  for (let i = 0; i < rounds; i++) {
+    const cacheDir = await mkdtemp(path.join(os.tmpdir(), 'spinet-cold-'));
+    const env = { ...process.env, SPINET_CACHE_DIR: cacheDir };
+    try {
+      fresh.push(await spawnToFirst200([gateway, 'up', app, '--listen', `127.0.0.1:${port}`], env, port++));
+      restart.push(await spawnToFirst200([gateway, 'up', app, '--listen', `127.0.0.1:${port}`], env, port++));
+      bareRuns.push(await spawnToFirst200([bare, `127.0.0.1:${port}`], process.env, port++));
+    } finally {
+      await rm(cacheDir, { recursive: true, force: true });
+    }
+  }
+  const line = (name: string, runs: Spawned[]): string =>
+    `${name}: **${median(runs.map((r) => r.ms)).toFixed(0)} ms** (CPU ${median(runs.map((r) => r.cpuMs)).toFixed(0)} ms, main thread ${median(runs.map((r) => r.mainCpuMs)).toFixed(0)} ms; rounds ${runs.map((r) => r.ms.toFixed(0)).join(' / ')})`;
+  process.stdout.write(
+    `Process spawn → first 200 of spinet up ${path.relative(root, app) || app}, median of ${rounds} interleaved rounds (load average ${(os.loadavg()[0] ?? 0).toFixed(1)} at the end):\n` +
+      `- ${line('empty cache', fresh)}\n- ${line('restart', restart)}\n- ${line('bare Fastify', bareRuns)}\n`,
+  );
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, component: { type: 'string' }, child: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({
+    options: {
+      rounds: { type: 'string', default: '5' },
+      component: { type: 'string' },
+      child: { type: 'boolean', default: false },
+      spawn: { type: 'boolean', default: false },
+      app: { type: 'string' },
+    },
+  });
+  if (values.spawn) return coldStarts(Number(values.rounds), path.resolve(values.app ?? path.join(root, 'components', 'hello')));
   const file = values.component ?? path.join(root, 'components', 'hello', 'dist', 'hello.wasm');
   if (values.child) {
     process.stdout.write(`${JSON.stringify(await once(file))}\n`);
