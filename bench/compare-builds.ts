@@ -1,0 +1,90 @@
+/**
+ * Before/after on the gateway, per thread: serves the Rust fixture from two or more spinet checkouts
+ * (each built, with dist/), one process at a time in interleaved rounds, and reports req/s, p99 and
+ * CPU per request of the whole process, of its main (gateway) thread, and of the rest (workers, V8
+ * helper threads), from /proc/<pid>/task/<tid>/stat. CPU per request moves less with the machine's
+ * load than req/s does.
+ *
+ * Usage: node dist/bench/compare-builds.js [--rounds 5] [--requests 20000] CHECKOUT...
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { median } from './bench-apps.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const fixture = path.resolve(root, '..', 'shared', 'fixtures', 'wasm', 'hello_wasi_http.wasm');
+
+/** CPU milliseconds of one thread. */
+async function threadMs(pid: number, tid: number | string): Promise<number> {
+  const s = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10; // USER_HZ is 100 on Linux
+}
+
+async function processMs(pid: number): Promise<number> {
+  let total = 0;
+  for (const tid of await readdir(`/proc/${pid}/task`)) total += await threadMs(pid, tid).catch(() => 0);
+  return total;
+}
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, requests: { type: 'string', default: '20000' } }, allowPositionals: true });
+  if (positionals.length === 0) throw new Error('usage: compare-builds [--rounds N] [--requests N] CHECKOUT...');
+  const app = path.join(await mkdtemp(path.join(os.tmpdir(), 'spinet-compare-')), 'rust-hello');
+  await mkdir(app);
+  await writeFile(path.join(app, 'spin.toml'), `spin_manifest_version = 2\n[application]\nname = "rust-hello"\n[[trigger.http]]\nroute = "/..."\ncomponent = "hello"\n[component.hello]\nsource = ${JSON.stringify(fixture)}\n`);
+  const results = new Map(positionals.map((b) => [b, { rps: [] as number[], proc: [] as number[], gw: [] as number[], p99: [] as number[] }]));
+  let port = 4600;
+  for (let r = 1; r <= Number(values.rounds); r++) {
+    for (const build of positionals) {
+      const p = port++;
+      const child = spawn(process.execPath, [path.join(build, 'dist', 'server', 'main.js'), 'up', app, '--listen', `127.0.0.1:${p}`, '--log-level', 'info'], {
+        env: { ...process.env, SPINET_ACCESS_LOG: 'false', SPINET_LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          let out = '';
+          const onData = (d: Buffer): void => {
+            out += d.toString();
+            if (/listening|serving on/.test(out)) resolve();
+          };
+          child.stdout.on('data', onData);
+          child.stderr.on('data', onData);
+          child.once('exit', (code) => reject(new Error(`${build} exited with ${code}:\n${out}`)));
+        });
+        const url = `http://127.0.0.1:${p}/`;
+        await autocannon({ url, amount: 3000, connections: 50 });
+        const pid = child.pid!;
+        const [p0, g0, t0] = [await processMs(pid), await threadMs(pid, pid), performance.now()];
+        const out = await autocannon({ url, amount: Number(values.requests), connections: 50 });
+        const ms = performance.now() - t0;
+        const n = out.requests.total;
+        const x = results.get(build)!;
+        x.rps.push((n / ms) * 1000);
+        x.proc.push((((await processMs(pid)) - p0) * 1000) / n);
+        x.gw.push((((await threadMs(pid, pid)) - g0) * 1000) / n);
+        x.p99.push(out.latency.p99);
+        process.stderr.write(`round ${r} ${build}: ${x.rps.at(-1)!.toFixed(0)} req/s, process ${x.proc.at(-1)!.toFixed(0)} µs/request, gateway thread ${x.gw.at(-1)!.toFixed(0)} µs/request, p99 ${out.latency.p99} ms, errors ${out.errors + out.non2xx}\n`);
+      } finally {
+        child.kill('SIGTERM');
+        await new Promise((r) => child.once('exit', r));
+      }
+    }
+  }
+  const lines = ['| build | req/s | process CPU per request | gateway thread | other threads | p99 ms |', '|---|---|---|---|---|---|'];
+  for (const [b, x] of results) {
+    lines.push(`| ${b} | ${median(x.rps).toFixed(0)} | ${median(x.proc).toFixed(0)} µs | ${median(x.gw).toFixed(0)} µs | ${(median(x.proc) - median(x.gw)).toFixed(0)} µs | ${median(x.p99)} |`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n\n${values.rounds} interleaved rounds, medians, autocannon -c 50, ${values.requests} requests after 3000 warm-up\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`compare-builds failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
