@@ -110,19 +110,6 @@ function memoryImports(body: Uint8Array): number {
   return memories;
 }
 
-/** Reads a signed LEB128 i32. */
-function sleb32(r: WasmReader): number {
-  let result = 0;
-  let shift = 0;
-  let b: number;
-  do {
-    b = r.byte();
-    result |= (b & 0x7f) << shift;
-    shift += 7;
-  } while (b & 0x80 && shift < 35);
-  return shift < 32 && b & 0x40 ? result | (-1 << shift) : result;
-}
-
 /**
  * The ranges active data segments write into memory 0, sorted and merged, or undefined if an offset
  * is not an `i32.const` (then the whole memory must be zeroed on reuse).
@@ -139,7 +126,7 @@ function activeDataRanges(body: Uint8Array): Array<[number, number]> | undefined
     if (flags === 2 && r.u32() !== 0) return undefined;
     if (flags !== 0 && flags !== 2) return undefined;
     if (r.byte() !== 0x41) return undefined; // i32.const
-    const offset = sleb32(r) >>> 0;
+    const offset = r.s32() >>> 0;
     if (r.byte() !== 0x0b) return undefined;
     const len = r.u32();
     r.skip(len);

@@ -38,19 +38,13 @@ function sameSig(a: Sig, b: Sig): boolean {
   return a.params.length === b.params.length && a.results.length === b.results.length && a.params.every((t, i) => t === b.params[i]) && a.results.every((t, i) => t === b.results[i]);
 }
 
-/** Signed LEB128, 32 bits. */
-function s32(r: WasmReader): number {
-  let result = 0;
-  let shift = 0;
-  let b: number;
-  do {
-    b = r.byte();
-    result |= (b & 0x7f) << shift;
-    shift += 7;
-    if (shift > 35) throw new NotAShim('LEB128 too long');
-  } while (b & 0x80);
-  if (shift < 32 && b & 0x40) result |= -1 << shift;
-  return result;
+/** A funcref table type (element type and limits); anything else is not a shim's. */
+function funcrefTable(s: WasmReader): void {
+  if (s.byte() !== 0x70) throw new NotAShim('table of non-funcref');
+  const flags = s.byte();
+  s.u32();
+  if (flags === 1) s.u32();
+  else if (flags !== 0) throw new NotAShim('table limits');
 }
 
 /** The sections of a core module this file reads; any other non-custom section means "not a shim". */
@@ -95,11 +89,7 @@ function sections(bytes: Uint8Array): Sections {
           const kind = s.byte();
           if (kind === 0x00) return { module, name, kind, type: s.u32() };
           if (kind === 0x01) {
-            if (s.byte() !== 0x70) throw new NotAShim('table of non-funcref');
-            const flags = s.byte();
-            s.u32();
-            if (flags === 1) s.u32();
-            else if (flags !== 0) throw new NotAShim('table limits');
+            funcrefTable(s);
             return { module, name, kind };
           }
           throw new NotAShim('import of a memory or global');
@@ -110,11 +100,7 @@ function sections(bytes: Uint8Array): Sections {
         break;
       case 4:
         s.each(() => {
-          if (s.byte() !== 0x70) throw new NotAShim('table of non-funcref');
-          const flags = s.byte();
-          s.u32();
-          if (flags === 1) s.u32();
-          else if (flags !== 0) throw new NotAShim('table limits');
+          funcrefTable(s);
           out.tables++;
         });
         break;
@@ -128,7 +114,7 @@ function sections(bytes: Uint8Array): Sections {
           if (flags === 2) table = s.u32();
           else if (flags !== 0) throw new NotAShim(`element segment form ${flags}`);
           if (s.byte() !== 0x41) throw new NotAShim('element offset is not i32.const');
-          const offset = s32(s);
+          const offset = s.s32();
           if (s.byte() !== 0x0b) throw new NotAShim('element offset is not a constant');
           if (flags === 2 && s.byte() !== 0x00) throw new NotAShim('element kind');
           return { table, offset, funcs: s.vec(() => s.u32()) };
@@ -169,7 +155,7 @@ function readShim(bytes: Uint8Array): Map<string, { slot: number; sig: Sig }> {
     if (r.u32() !== 0) throw new NotAShim('locals');
     for (let p = 0; p < sig.params.length; p++) if (r.byte() !== 0x20 || r.u32() !== p) throw new NotAShim('not a parameter forward');
     if (r.byte() !== 0x41) throw new NotAShim('no slot');
-    const slot = s32(r);
+    const slot = r.s32();
     if (r.byte() !== 0x11 || !sameSig(typeAt(m, r.u32()), sig) || r.byte() !== 0x00 || r.byte() !== 0x0b || !r.done) throw new NotAShim('not a call_indirect');
     return { slot, sig };
   });

@@ -1,7 +1,7 @@
 /**
  * A bounded reader of the WebAssembly binary format's basic encodings (bytes, LEB128, names,
- * vectors), shared by the core-module rewriter (memory-import.ts) and the component planner
- * (component-plan.ts). Reading past `end` or an over-long LEB128 throws RangeError; callers decide
+ * vectors), shared by the core-module rewriter (memory-import.ts), the component planner
+ * (component-plan.ts) and the shim recogniser (shim-elision.ts). Reading past `end` or an over-long LEB128 throws RangeError; callers decide
  * what a malformed binary means for them.
  */
 export class WasmReader {
@@ -42,6 +42,20 @@ export class WasmReader {
       shift += 7;
       if (shift > 35) throw new RangeError('LEB128 integer too long');
     }
+  }
+
+  /** Signed LEB128 (32-bit payload). */
+  s32(): number {
+    let result = 0;
+    let shift = 0;
+    let b: number;
+    do {
+      b = this.byte();
+      result |= (b & 0x7f) << shift;
+      shift += 7;
+      if (shift > 35) throw new RangeError('LEB128 integer too long');
+    } while (b & 0x80);
+    return shift < 32 && b & 0x40 ? result | (-1 << shift) : result;
   }
 
   skip(n: number): void {
