@@ -3,12 +3,11 @@
  * read, digested, compiled (into the shared precompile cache) and checked for the wasi:http export.
  * Everything that can fail is done here, at load time, so the request path only looks things up.
  */
-import { readFile } from 'node:fs/promises';
 import { loadManifest } from '../manifest/load-manifest.js';
 import type { ResolvedApp, ResolvedComponent, StaticResponse } from '../manifest/types.js';
 import { buildRouteTable } from '../routing/route-table.js';
 import type { RouteTable } from '../routing/route-table.js';
-import { digestOf, requireHttpHandler, requireRedisHandler } from '../wasm/component-loader.js';
+import { digestOf, readComponentFile, requireHttpHandler, requireRedisHandler } from '../wasm/component-loader.js';
 import type { ComponentCache } from '../wasm/component-cache.js';
 import type { PreparedComponent } from '../wasm/component-loader.js';
 import type { GuestConfig } from '../wasm/worker-protocol.js';
@@ -208,7 +207,7 @@ export async function loadApp(manifestPath: string, opts: LoadOptions): Promise<
     const c = manifest.components.get(id)!;
     const sourcePath = sourcePathOf(manifest, c);
     const label = `${manifest.manifestPath}: component.${id} (${sourcePath})`;
-    const bytes = await readFile(sourcePath).catch((err: NodeJS.ErrnoException) => {
+    const bytes = await readComponentFile(sourcePath).catch((err: NodeJS.ErrnoException) => {
       throw new ManifestSourceError(`${label}: cannot read the component: ${err.message}`, { cause: err });
     });
     const digest = digestOf(bytes);
@@ -293,7 +292,7 @@ export async function loadApp(manifestPath: string, opts: LoadOptions): Promise<
     async prepared(component: HttpComponent): Promise<PreparedComponent> {
       const hit = cache.peek(component.digest);
       if (hit) return cache.get(component.digest, new Uint8Array(0), component.sourcePath);
-      const bytes = await readFile(component.sourcePath);
+      const bytes = await readComponentFile(component.sourcePath);
       if (digestOf(bytes) !== component.digest) {
         throw new ComponentCompileError(
           `${component.sourcePath} changed on disk since the app was loaded (digest mismatch); redeploy or restart to pick up the new component`,
