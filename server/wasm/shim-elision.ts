@@ -59,8 +59,42 @@ interface Sections {
   bytes: Uint8Array;
 }
 
-function sections(bytes: Uint8Array): Sections {
+/** Section ids `sections` reads (custom, type, import, function, table, export, element, code). */
+const READ_SECTIONS = new Set([0, 1, 2, 3, 4, 7, 9, 10]);
+
+/**
+ * What a module must not have to be a shim (`shim`) or a fixup (`fixup`): judged from section ids and
+ * element counts alone, before `sections` parses anything. The guest's main module (13 MB, thousands
+ * of functions) and the preview1 adapter are candidates too, and parsing their import, function and
+ * element sections only to reject them at their memory section cost more than the rest of planning
+ * in a fresh process. A rejection here is one `sections` and the shape checks would make anyway: the
+ * counts are those of the section `sections` keeps (the last of its kind, or the sum for tables and
+ * code), and a count that cannot be read is a RangeError, as it would be there.
+ */
+function precheck(bytes: Uint8Array, shape: 'shim' | 'fixup'): void {
+  const last = new Map<number, number>();
+  let tables = 0;
+  let bodies = 0;
+  const r = new WasmReader(bytes, 8);
+  while (!r.done) {
+    const id = r.byte();
+    const size = r.u32();
+    if (!READ_SECTIONS.has(id)) throw new NotAShim(`section ${id}`);
+    const start = r.pos;
+    r.skip(size);
+    if (id === 0 || id === 1) continue;
+    const count = new WasmReader(bytes, start, start + size).u32();
+    if (id === 4) tables += count;
+    else if (id === 10) bodies += count;
+    else last.set(id, count);
+  }
+  const has = (id: number): boolean => (last.get(id) ?? 0) > 0;
+  if (shape === 'fixup' ? has(3) || tables > 0 || has(7) || bodies > 0 : has(2) || has(9) || tables !== 1) throw new NotAShim('shape');
+}
+
+function sections(bytes: Uint8Array, shape: 'shim' | 'fixup'): Sections {
   if (bytes.length < 8 || bytes[0] !== 0 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d || bytes[4] !== 1) throw new NotAShim('not a core module');
+  precheck(bytes, shape);
   const out: Sections = { types: [], imports: [], funcs: [], tables: 0, exports: [], elems: [], bodies: [], bytes };
   const r = new WasmReader(bytes, 8);
   while (!r.done) {
@@ -146,7 +180,7 @@ function typeAt(m: Sections, i: number | undefined): Sig {
  * Returns export name → table slot and signature.
  */
 function readShim(bytes: Uint8Array): Map<string, { slot: number; sig: Sig }> {
-  const m = sections(bytes);
+  const m = sections(bytes, 'shim');
   if (m.imports.length > 0 || m.tables !== 1 || m.elems.length > 0 || m.bodies.length !== m.funcs.length) throw new NotAShim('shape');
   const slots = m.funcs.map((typeIdx, f) => {
     const sig = typeAt(m, typeIdx);
@@ -176,7 +210,7 @@ function readShim(bytes: Uint8Array): Map<string, { slot: number; sig: Sig }> {
  * imported function (module and name) and its signature.
  */
 function readFixup(bytes: Uint8Array): { table: string; slots: Map<number, { module: string; name: string; sig: Sig }> } {
-  const m = sections(bytes);
+  const m = sections(bytes, 'fixup');
   if (m.funcs.length > 0 || m.tables > 0 || m.exports.length > 0 || m.bodies.length > 0) throw new NotAShim('shape');
   const funcs: Array<{ module: string; name: string; sig: Sig }> = [];
   let table: string | undefined;
