@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { ComponentCompileError, ComponentExportError, ComponentImportError } from '../errors.js';
 import { toGlueScript } from './glue-script.js';
 import { SUPPORTED_IMPORTS } from '../host/host-imports.js';
-import { importMemory, definesMemory } from './memory-import.js';
+import { withImportedMemory, definesMemory } from './memory-import.js';
 import type { ImportedMemory } from './memory-import.js';
 import { planComponent, UnsupportedComponent } from './component-plan.js';
 import type { LinkPlan } from './component-plan.js';
@@ -253,10 +253,11 @@ export async function prepareComponent(bytes: Uint8Array, digest: string, opts: 
       [...t.files].map(async ([name, content]) => {
         const pages = opts.maxInstanceMemory === undefined ? undefined : Math.floor(opts.maxInstanceMemory / 65536);
         // The import keeps only the module's own maximum; the cap is applied to each instance's memory.
-        const rewritten = importMemory(content);
+        // A planned module lies inside `bytes`: rewritten there, not copied (see withImportedMemory).
+        const rewritten = withImportedMemory(content, bytes, undefined, (b) => WebAssembly.compile(b));
         if (rewritten) memories.push([name, pages === undefined ? rewritten.memory : { ...rewritten.memory, capPages: pages }] as const);
         else if (definesMemory(content)) uncappedModules.push(name);
-        modules.push([name, await WebAssembly.compile(rewritten ? rewritten.bytes : content)] as const);
+        modules.push([name, await (rewritten ? rewritten.result : WebAssembly.compile(content))] as const);
         byteSize += content.byteLength;
       }),
     );

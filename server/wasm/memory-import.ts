@@ -58,8 +58,21 @@ function leb(n: number): number[] {
 }
 
 function nameBytes(s: string): number[] {
-  const b = [...new TextEncoder().encode(s)];
-  return [...leb(b.length), ...b];
+  const b = Array.from(new TextEncoder().encode(s));
+  return leb(b.length).concat(b);
+}
+
+/** The concatenation of byte runs (no array spreads: an import section can hold kilobytes). */
+function concat(parts: ReadonlyArray<Uint8Array | readonly number[]>): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 /** Skips one value type (numeric, vector, or reference types including typed references). */
@@ -112,32 +125,116 @@ function memoryImports(body: Uint8Array): number {
 
 /**
  * The ranges active data segments write into memory 0, sorted and merged, or undefined if an offset
- * is not an `i32.const` (then the whole memory must be zeroed on reuse).
+ * is not an `i32.const` (then the whole memory must be zeroed on reuse). A malformed section throws
+ * RangeError, as WasmReader would.
+ *
+ * One loop over the section with the LEB128 reads written out (WasmReader's `u32`/`s32` exactly):
+ * componentize-js modules have 10 000 segments, which a fresh process runs through in the
+ * interpreter, where each method call costs more than the decoding itself. Segments usually come in
+ * address order; then they are merged as they come and nothing is sorted.
  */
-function activeDataRanges(body: Uint8Array): Array<[number, number]> | undefined {
-  const r = new WasmReader(body);
-  const ranges: Array<[number, number]> = [];
-  for (let n = r.u32(); n > 0; n--) {
-    const flags = r.u32();
-    if (flags === 1) {
-      r.skip(r.u32()); // passive: written only by memory.init, into the zeroed part
-      continue;
-    }
-    if (flags === 2 && r.u32() !== 0) return undefined;
-    if (flags !== 0 && flags !== 2) return undefined;
-    if (r.byte() !== 0x41) return undefined; // i32.const
-    const offset = r.s32() >>> 0;
-    if (r.byte() !== 0x0b) return undefined;
-    const len = r.u32();
-    r.skip(len);
-    if (len > 0) ranges.push([offset, offset + len]);
+function activeDataRanges(bytes: Uint8Array, start: number, end: number): Array<[number, number]> | undefined {
+  let pos = start;
+  const tooLong = (): never => {
+    throw new RangeError('LEB128 integer too long');
+  };
+  const pastEnd = (): never => {
+    throw new RangeError('unexpected end of the binary');
+  };
+  const starts: number[] = [];
+  const ends: number[] = [];
+  let sorted = true;
+  let b = 0;
+  let result = 0;
+  let shift = 0;
+  // count (u32)
+  result = 0;
+  shift = 0;
+  for (;;) {
+    if (pos >= end) pastEnd();
+    b = bytes[pos++]!;
+    result += (b & 0x7f) * 2 ** shift;
+    if ((b & 0x80) === 0) break;
+    shift += 7;
+    if (shift > 35) tooLong();
   }
-  ranges.sort((a, b) => a[0] - b[0]);
+  for (let n = result; n > 0; n--) {
+    // flags (u32)
+    result = 0;
+    shift = 0;
+    for (;;) {
+      if (pos >= end) pastEnd();
+      b = bytes[pos++]!;
+      result += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) break;
+      shift += 7;
+      if (shift > 35) tooLong();
+    }
+    const flags = result;
+    if (flags === 2) {
+      // memory index (u32)
+      result = 0;
+      shift = 0;
+      for (;;) {
+        if (pos >= end) pastEnd();
+        b = bytes[pos++]!;
+        result += (b & 0x7f) * 2 ** shift;
+        if ((b & 0x80) === 0) break;
+        shift += 7;
+        if (shift > 35) tooLong();
+      }
+      if (result !== 0) return undefined;
+    } else if (flags !== 0 && flags !== 1) return undefined;
+    let offset = 0;
+    if (flags !== 1) {
+      if (pos >= end) pastEnd();
+      if (bytes[pos++] !== 0x41) return undefined; // i32.const
+      // offset (s32)
+      result = 0;
+      shift = 0;
+      do {
+        if (pos >= end) pastEnd();
+        b = bytes[pos++]!;
+        result |= (b & 0x7f) << shift;
+        shift += 7;
+        if (shift > 35) tooLong();
+      } while (b & 0x80);
+      offset = (shift < 32 && b & 0x40 ? result | (-1 << shift) : result) >>> 0;
+      if (pos >= end) pastEnd();
+      if (bytes[pos++] !== 0x0b) return undefined;
+    }
+    // length (u32), then the bytes; a passive segment (flags 1) is written only by memory.init, into the zeroed part
+    result = 0;
+    shift = 0;
+    for (;;) {
+      if (pos >= end) pastEnd();
+      b = bytes[pos++]!;
+      result += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) break;
+      shift += 7;
+      if (shift > 35) tooLong();
+    }
+    if (pos + result > end) pastEnd();
+    pos += result;
+    if (flags === 1 || result === 0) continue;
+    const last = starts.length - 1;
+    if (last >= 0 && offset < starts[last]!) sorted = false;
+    if (sorted && last >= 0 && offset <= ends[last]!) {
+      if (offset + result > ends[last]!) ends[last] = offset + result;
+    } else {
+      starts.push(offset);
+      ends.push(offset + result);
+    }
+  }
+  if (sorted) return starts.map((a, i) => [a, ends[i]!]);
+  // Out of order: sort what was collected (runs merged so far are already unions) and merge again.
+  const ranges = starts.map((a, i): [number, number] => [a, ends[i]!]);
+  ranges.sort((x, y) => x[0] - y[0]);
   const merged: Array<[number, number]> = [];
-  for (const [a, b] of ranges) {
-    const last = merged[merged.length - 1];
-    if (last && a <= last[1]) last[1] = Math.max(last[1], b);
-    else merged.push([a, b]);
+  for (const [a, e] of ranges) {
+    const prev = merged[merged.length - 1];
+    if (prev && a <= prev[1]) prev[1] = Math.max(prev[1], e);
+    else merged.push([a, e]);
   }
   return merged;
 }
@@ -159,10 +256,18 @@ export function definesMemory(bytes: Uint8Array): boolean {
 }
 
 /**
- * The rewritten module and its memory's limits, or undefined when the module keeps its own memory.
- * `maximumPages` caps the memory (the smaller of it and the module's own maximum wins).
+ * How to rewrite a module: its imported memory, and the rewritten module as new `head` bytes followed
+ * by the original module's bytes from `tailStart` on. The head is everything up to the memory section
+ * (kilobytes); the tail, the code and data (nearly all of a 13 MB module), is the original's, byte for
+ * byte.
  */
-export function importMemory(bytes: Uint8Array, maximumPages?: number): { bytes: Uint8Array; memory: ImportedMemory } | undefined {
+interface Rewrite {
+  readonly head: Uint8Array;
+  readonly tailStart: number;
+  readonly memory: ImportedMemory;
+}
+
+function planRewrite(bytes: Uint8Array, maximumPages: number | undefined): Rewrite | undefined {
   try {
     const r = new WasmReader(bytes, 8);
     if (bytes[4] !== 1 || bytes[5] !== 0 || bytes[6] !== 0 || bytes[7] !== 0) return undefined;
@@ -188,46 +293,108 @@ export function importMemory(bytes: Uint8Array, maximumPages?: number): { bytes:
     const desc = max === undefined ? [0x02, 0x00, ...leb(memLimits.min)] : [0x02, 0x01, ...leb(memLimits.min), ...leb(max)];
     const entry = [...nameBytes(MEMORY_IMPORT.module), ...nameBytes(MEMORY_IMPORT.name), ...desc];
 
-    let importBody: number[];
+    let newImportSection: Uint8Array;
     if (importSection) {
       const ir = new WasmReader(bytes, importSection.bodyStart);
-      const count = ir.u32();
-      importBody = [...leb(count + 1), ...bytes.subarray(ir.pos, importSection.end), ...entry];
+      const count = leb(ir.u32() + 1);
+      const bodyLength = count.length + (importSection.end - ir.pos) + entry.length;
+      newImportSection = concat([[0x02], leb(bodyLength), count, bytes.subarray(ir.pos, importSection.end), entry]);
     } else {
-      importBody = [...leb(1), ...entry];
+      newImportSection = concat([[0x02], leb(1 + entry.length), [1], entry]);
     }
-    const newImportSection = Uint8Array.from([0x02, ...leb(importBody.length), ...importBody]);
 
     // Reassemble: the import section replaces the old one (or goes right after the type section),
     // the memory section is dropped, everything else is copied byte for byte.
     const parts: Uint8Array[] = [bytes.subarray(0, 8)];
     let placed = false;
     const typeSection = sections.find((s) => s.id === 1);
+    // Where the original's bytes run unchanged to the end: after the last section dropped or replaced.
+    let tailStart = 8;
+    let tailParts = 1;
     for (const s of sections) {
-      if (s.id === 5) continue;
+      if (s.id === 5) {
+        tailStart = s.end;
+        tailParts = parts.length;
+        continue;
+      }
       if (s.id === 2) {
         parts.push(newImportSection);
         placed = true;
+        tailStart = s.end;
+        tailParts = parts.length;
         continue;
       }
       if (!placed && s.id !== 0 && s.id !== 1 && (!typeSection || s.start > typeSection.start)) {
         parts.push(newImportSection);
         placed = true;
+        tailStart = s.start;
+        tailParts = parts.length;
       }
       parts.push(bytes.subarray(s.start, s.end));
     }
-    if (!placed) parts.push(newImportSection);
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
+    if (!placed) {
+      parts.push(newImportSection);
+      tailStart = bytes.length;
+      tailParts = parts.length;
     }
     const dataSection = sections.find((sec) => sec.id === 11);
-    const dataRanges = dataSection ? activeDataRanges(bytes.subarray(dataSection.bodyStart, dataSection.end)) : [];
-    return { bytes: out, memory: { initial: memLimits.min, ...(max === undefined ? {} : { maximum: max }), ...(dataRanges ? { dataRanges } : {}) } };
+    const dataRanges = dataSection ? activeDataRanges(bytes, dataSection.bodyStart, dataSection.end) : [];
+    return {
+      head: concat(parts.slice(0, tailParts)),
+      tailStart,
+      memory: { initial: memLimits.min, ...(max === undefined ? {} : { maximum: max }), ...(dataRanges ? { dataRanges } : {}) },
+    };
   } catch (err) {
     if (err instanceof Unsupported || err instanceof RangeError) return undefined;
     throw err;
+  }
+}
+
+/**
+ * The rewritten module and its memory's limits, or undefined when the module keeps its own memory.
+ * `maximumPages` caps the memory (the smaller of it and the module's own maximum wins).
+ */
+export function importMemory(bytes: Uint8Array, maximumPages?: number): { bytes: Uint8Array; memory: ImportedMemory } | undefined {
+  const rw = planRewrite(bytes, maximumPages);
+  if (!rw) return undefined;
+  return { bytes: concat([rw.head, bytes.subarray(rw.tailStart)]), memory: rw.memory };
+}
+
+/**
+ * `importMemory` without the copy: calls `use` once, synchronously, with the rewritten module, which
+ * for a module inside a larger buffer (a core module inside its component) is that buffer itself:
+ * the new head is written over the bytes just before the unchanged tail, and those bytes are put
+ * back before this returns. Copying a 13 MB module into fresh memory costs ~11 ms in a fresh
+ * process, nearly all of it page faults (a second copy into the same memory: ~1.3 ms).
+ *
+ * `use` must not keep the view or let anything else run meanwhile: WebAssembly.compile(view) is the
+ * intended use (it copies its argument before returning, test/wasm/memory-import.test.ts checks that
+ * this engine does). `within` is a view holding `bytes` whose bytes before it may be borrowed so; it is
+ * unchanged when this returns or throws. When `within` has too little room before the module, or
+ * lives in a SharedArrayBuffer another thread could read, the rewritten module is a copy instead.
+ */
+export function withImportedMemory<T>(
+  bytes: Uint8Array,
+  within: Uint8Array,
+  maximumPages: number | undefined,
+  use: (rewritten: Uint8Array) => T,
+): { result: T; memory: ImportedMemory } | undefined {
+  const rw = planRewrite(bytes, maximumPages);
+  if (!rw) return undefined;
+  const tailAt = bytes.byteOffset + rw.tailStart;
+  const from = tailAt - rw.head.length;
+  const borrowable =
+    bytes.buffer === within.buffer &&
+    !(typeof SharedArrayBuffer === 'function' && within.buffer instanceof SharedArrayBuffer) &&
+    from >= within.byteOffset &&
+    bytes.byteOffset + bytes.length <= within.byteOffset + within.length;
+  if (!borrowable) return { result: use(concat([rw.head, bytes.subarray(rw.tailStart)])), memory: rw.memory };
+  const view = new Uint8Array(bytes.buffer, from, rw.head.length + bytes.length - rw.tailStart);
+  const saved = view.slice(0, rw.head.length);
+  view.set(rw.head, 0);
+  try {
+    return { result: use(view), memory: rw.memory };
+  } finally {
+    view.set(saved, 0);
   }
 }
