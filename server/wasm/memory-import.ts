@@ -128,102 +128,78 @@ function memoryImports(body: Uint8Array): number {
  * is not an `i32.const` (then the whole memory must be zeroed on reuse). A malformed section throws
  * RangeError, as WasmReader would.
  *
- * One loop over the section with the LEB128 reads written out (WasmReader's `u32`/`s32` exactly):
- * componentize-js modules have 10 000 segments, which a fresh process runs through in the
- * interpreter, where each method call costs more than the decoding itself. Segments usually come in
- * address order; then they are merged as they come and nothing is sorted.
+ * componentize-js modules have 10 000 segments, which a fresh process decodes before V8 has
+ * optimised anything. Nearly all have the form `0x00 i32.const <offset> end <length>` with an offset
+ * of at most 4 LEB128 bytes and a length of at most 3: that form is decoded with straight-line code
+ * (no inner loops, no method calls; an unoptimised loop back-edge per LEB128 byte cost ~1 µs per
+ * segment here, this costs ~30 ns). Any other segment, or one too close to the end of the section, is
+ * decoded by `segment()`, WasmReader's `u32`/`s32` written out. Segments usually come in address
+ * order; then they are merged as they come and nothing is sorted.
  */
 function activeDataRanges(bytes: Uint8Array, start: number, end: number): Array<[number, number]> | undefined {
-  let pos = start;
-  const tooLong = (): never => {
-    throw new RangeError('LEB128 integer too long');
-  };
-  const pastEnd = (): never => {
-    throw new RangeError('unexpected end of the binary');
-  };
+  const r = new WasmReader(bytes, start, end);
   const starts: number[] = [];
   const ends: number[] = [];
   let sorted = true;
-  let b = 0;
-  let result = 0;
-  let shift = 0;
-  // count (u32)
-  result = 0;
-  shift = 0;
-  for (;;) {
-    if (pos >= end) pastEnd();
-    b = bytes[pos++]!;
-    result += (b & 0x7f) * 2 ** shift;
-    if ((b & 0x80) === 0) break;
-    shift += 7;
-    if (shift > 35) tooLong();
-  }
-  for (let n = result; n > 0; n--) {
-    // flags (u32)
-    result = 0;
-    shift = 0;
-    for (;;) {
-      if (pos >= end) pastEnd();
-      b = bytes[pos++]!;
-      result += (b & 0x7f) * 2 ** shift;
-      if ((b & 0x80) === 0) break;
-      shift += 7;
-      if (shift > 35) tooLong();
-    }
-    const flags = result;
-    if (flags === 2) {
-      // memory index (u32)
-      result = 0;
-      shift = 0;
-      for (;;) {
-        if (pos >= end) pastEnd();
-        b = bytes[pos++]!;
-        result += (b & 0x7f) * 2 ** shift;
-        if ((b & 0x80) === 0) break;
-        shift += 7;
-        if (shift > 35) tooLong();
-      }
-      if (result !== 0) return undefined;
-    } else if (flags !== 0 && flags !== 1) return undefined;
+  let pos = start;
+  // Past this point a fast-path segment header (at most 10 bytes) might cross the end.
+  const fastEnd = end - 10;
+  for (let n = r.u32(), pos0 = (pos = r.pos); n > 0; n--, pos0 = pos) {
     let offset = 0;
-    if (flags !== 1) {
-      if (pos >= end) pastEnd();
-      if (bytes[pos++] !== 0x41) return undefined; // i32.const
-      // offset (s32)
-      result = 0;
-      shift = 0;
-      do {
-        if (pos >= end) pastEnd();
-        b = bytes[pos++]!;
-        result |= (b & 0x7f) << shift;
-        shift += 7;
-        if (shift > 35) tooLong();
-      } while (b & 0x80);
-      offset = (shift < 32 && b & 0x40 ? result | (-1 << shift) : result) >>> 0;
-      if (pos >= end) pastEnd();
-      if (bytes[pos++] !== 0x0b) return undefined;
+    let len = -1;
+    let p = pos0 + 2;
+    if (pos0 < fastEnd && bytes[pos0] === 0x00 && bytes[pos0 + 1] === 0x41) {
+      // i32.const: a signed LEB128 of 1 to 4 bytes (longer ones go the slow way)
+      let b = bytes[p++]!;
+      offset = b & 0x7f;
+      if (b & 0x80) {
+        b = bytes[p++]!;
+        offset |= (b & 0x7f) << 7;
+        if (b & 0x80) {
+          b = bytes[p++]!;
+          offset |= (b & 0x7f) << 14;
+          if (b & 0x80) {
+            b = bytes[p++]!;
+            offset |= (b & 0x7f) << 21;
+            if (b & 0x80) p = -1;
+            else if (b & 0x40) offset |= -1 << 28;
+          } else if (b & 0x40) offset |= -1 << 21;
+        } else if (b & 0x40) offset |= -1 << 14;
+      } else if (b & 0x40) offset |= -1 << 7;
+      // end, then the length: an unsigned LEB128 of 1 to 3 bytes
+      if (p > 0 && bytes[p] === 0x0b) {
+        b = bytes[p + 1]!;
+        if (b < 0x80) {
+          len = b;
+          p += 2;
+        } else if (bytes[p + 2]! < 0x80) {
+          len = (b & 0x7f) | (bytes[p + 2]! << 7);
+          p += 3;
+        } else if (bytes[p + 3]! < 0x80) {
+          len = (b & 0x7f) | ((bytes[p + 2]! & 0x7f) << 7) | (bytes[p + 3]! << 14);
+          p += 4;
+        }
+      }
     }
-    // length (u32), then the bytes; a passive segment (flags 1) is written only by memory.init, into the zeroed part
-    result = 0;
-    shift = 0;
-    for (;;) {
-      if (pos >= end) pastEnd();
-      b = bytes[pos++]!;
-      result += (b & 0x7f) * 2 ** shift;
-      if ((b & 0x80) === 0) break;
-      shift += 7;
-      if (shift > 35) tooLong();
+    let flags = 0;
+    if (len >= 0) offset >>>= 0;
+    else {
+      r.pos = pos0;
+      const seg = segment(r);
+      if (seg === undefined) return undefined;
+      [flags, offset, len] = seg;
+      p = r.pos;
     }
-    if (pos + result > end) pastEnd();
-    pos += result;
-    if (flags === 1 || result === 0) continue;
+    if (p + len > end) throw new RangeError('unexpected end of the binary');
+    pos = p + len;
+    if (flags === 1 || len === 0) continue; // passive: written only by memory.init, into the zeroed part
     const last = starts.length - 1;
     if (last >= 0 && offset < starts[last]!) sorted = false;
     if (sorted && last >= 0 && offset <= ends[last]!) {
-      if (offset + result > ends[last]!) ends[last] = offset + result;
+      if (offset + len > ends[last]!) ends[last] = offset + len;
     } else {
       starts.push(offset);
-      ends.push(offset + result);
+      ends.push(offset + len);
     }
   }
   if (sorted) return starts.map((a, i) => [a, ends[i]!]);
@@ -237,6 +213,21 @@ function activeDataRanges(bytes: Uint8Array, start: number, end: number): Array<
     else merged.push([a, e]);
   }
   return merged;
+}
+
+/**
+ * One data segment's header in any form: [flags, offset (as u32), length], leaving `r` at its bytes;
+ * undefined for a form whose target cannot be known (another memory, a non-constant offset).
+ */
+function segment(r: WasmReader): [number, number, number] | undefined {
+  const flags = r.u32();
+  if (flags === 1) return [1, 0, r.u32()];
+  if (flags === 2 && r.u32() !== 0) return undefined;
+  if (flags !== 0 && flags !== 2) return undefined;
+  if (r.byte() !== 0x41) return undefined; // i32.const
+  const offset = r.s32() >>> 0;
+  if (r.byte() !== 0x0b) return undefined;
+  return [flags, offset, r.u32()];
 }
 
 /** Whether a core module defines a linear memory of its own (a memory section). */
