@@ -346,11 +346,15 @@ function elide(plan: LinkPlan, files: ReadonlyMap<string, Uint8Array>): LinkPlan
     for (const ns of args.values()) if (instances[ns]?.k === 'inline') own.add(ns);
     // Shim export → what the fixup puts in its slot, and that function's signature.
     const target = new Map<string, { ref: CoreRef; sig: Sig }>();
+    // An inline instance's items by name, built once per instance rather than once per slot.
+    const itemsOf = new Map<number, Map<string, CoreRef>>();
     for (const [name, { slot, sig }] of slots) {
       const fill = fixupInfo.slots.get(slot);
       const fromNs = fill && args.get(fill.module);
       const from = fromNs === undefined ? undefined : instances[fromNs];
-      const ref = !fill || !from ? undefined : from.k === 'inline' ? new Map(from.items).get(fill.name) : { ns: fromNs!, name: fill.name };
+      let items = from?.k === 'inline' ? itemsOf.get(fromNs!) : undefined;
+      if (from?.k === 'inline' && !items) itemsOf.set(fromNs!, (items = new Map(from.items)));
+      const ref = !fill || !from ? undefined : from.k === 'inline' ? items!.get(fill.name) : { ns: fromNs!, name: fill.name };
       if (!fill || !ref || !sameSig(fill.sig, sig)) throw new NotAShim(`slot ${slot} is not filled with a matching function`);
       if (isNs(ref) && own.has(ref.ns)) throw new NotAShim('a slot refers to the indirection itself');
       target.set(name, { ref, sig });

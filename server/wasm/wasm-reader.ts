@@ -33,6 +33,15 @@ export class WasmReader {
 
   /** Unsigned LEB128 (up to 32 bits of payload). */
   u32(): number {
+    // Most counts and indices fit one byte: no loop, no call (planning runs unoptimised in a fresh process).
+    const pos = this.pos;
+    if (pos < this.end) {
+      const b = this.bytes[pos]!;
+      if (b < 0x80) {
+        this.pos = pos + 1;
+        return b;
+      }
+    }
     let result = 0;
     let shift = 0;
     for (;;) {
@@ -67,7 +76,9 @@ export class WasmReader {
   str(): string {
     const n = this.u32();
     if (this.pos + n > this.end) throw new RangeError('name past the end of its section');
-    const s = Buffer.from(this.bytes.buffer, this.bytes.byteOffset + this.pos, n).toString('utf8');
+    // A Buffer decodes its own range without a new Buffer object per name (the planner reads thousands).
+    const b = this.bytes;
+    const s = b instanceof Buffer ? b.toString('utf8', this.pos, this.pos + n) : Buffer.from(b.buffer, b.byteOffset + this.pos, n).toString('utf8');
     this.pos += n;
     return s;
   }
