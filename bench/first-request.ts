@@ -8,7 +8,8 @@
  * (components/hello by default) with an empty cache directory and again on that directory (a
  * restart), next to bare Fastify's spawn → first 200, rounds interleaved. Also reports the gateway's
  * CPU time up to that answer (all threads, and its main thread alone), which a busy machine inflates
- * less than it does wall time.
+ * less than it does wall time. And a restart as a client sees it: once the restarted gateway answers
+ * its status route, the time its component takes to answer its first request.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
@@ -107,6 +108,39 @@ async function spawnToFirst200(args: readonly string[], env: NodeJS.ProcessEnv, 
   }
 }
 
+/**
+ * A restart as a client sees it: spawns `args`, waits until the gateway answers its status route
+ * (listening, its app loaded), then times the first request to the component itself.
+ */
+async function readyThenFirst(args: readonly string[], env: NodeJS.ProcessEnv, port: number): Promise<{ readyMs: number; firstMs: number }> {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  try {
+    for (;;) {
+      try {
+        const r = await fetch(`http://127.0.0.1:${port}/.well-known/spinet/status.json`);
+        await r.arrayBuffer();
+        if (r.status === 200) break;
+      } catch {
+        // not listening yet
+      }
+      if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode} before answering: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 2));
+      if (performance.now() - t0 > 60_000) throw new Error(`${args.join(' ')}: not ready within 60 s`);
+    }
+    const t1 = performance.now();
+    const r = await fetch(`http://127.0.0.1:${port}/`);
+    await r.arrayBuffer();
+    if (r.status !== 200) throw new Error(`first request answered ${r.status}`);
+    return { readyMs: t1 - t0, firstMs: performance.now() - t1 };
+  } finally {
+    child.kill('SIGTERM');
+    if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
+  }
+}
+
 /** `--spawn`: process spawn → first 200 for an empty cache, a restart, and bare Fastify. */
 async function coldStarts(rounds: number, app: string): Promise<void> {
   const gateway = path.join(root, 'dist', 'server', 'main.js');
@@ -114,6 +148,7 @@ async function coldStarts(rounds: number, app: string): Promise<void> {
   const fresh: Spawned[] = [];
   const restart: Spawned[] = [];
   const bareRuns: Spawned[] = [];
+  const afterReady: Array<{ readyMs: number; firstMs: number }> = [];
   let port = 3900 + Math.floor(Math.random() * 500) * 4;
   for (let i = 0; i < rounds; i++) {
     const cacheDir = await mkdtemp(path.join(os.tmpdir(), 'spinet-cold-'));
@@ -122,6 +157,7 @@ async function coldStarts(rounds: number, app: string): Promise<void> {
       fresh.push(await spawnToFirst200([gateway, 'up', app, '--listen', `127.0.0.1:${port}`], env, port++));
       restart.push(await spawnToFirst200([gateway, 'up', app, '--listen', `127.0.0.1:${port}`], env, port++));
       bareRuns.push(await spawnToFirst200([bare, `127.0.0.1:${port}`], process.env, port++));
+      afterReady.push(await readyThenFirst([gateway, 'up', app, '--listen', `127.0.0.1:${port}`], env, port++));
     } finally {
       await rm(cacheDir, { recursive: true, force: true });
     }
@@ -130,7 +166,9 @@ async function coldStarts(rounds: number, app: string): Promise<void> {
     `${name}: **${median(runs.map((r) => r.ms)).toFixed(0)} ms** (CPU ${median(runs.map((r) => r.cpuMs)).toFixed(0)} ms, main thread ${median(runs.map((r) => r.mainCpuMs)).toFixed(0)} ms; rounds ${runs.map((r) => r.ms.toFixed(0)).join(' / ')})`;
   process.stdout.write(
     `Process spawn → first 200 of spinet up ${path.relative(root, app) || app}, median of ${rounds} interleaved rounds (load average ${(os.loadavg()[0] ?? 0).toFixed(1)} at the end):\n` +
-      `- ${line('empty cache', fresh)}\n- ${line('restart', restart)}\n- ${line('bare Fastify', bareRuns)}\n`,
+      `- ${line('empty cache', fresh)}\n- ${line('restart', restart)}\n- ${line('bare Fastify', bareRuns)}\n` +
+      `- restart, then the component's first request once the gateway answers its status route: **${median(afterReady.map((r) => r.firstMs)).toFixed(1)} ms** ` +
+      `(ready after ${median(afterReady.map((r) => r.readyMs)).toFixed(0)} ms; rounds ${afterReady.map((r) => r.firstMs.toFixed(1)).join(' / ')} ms)\n`,
   );
 }
 

@@ -172,6 +172,16 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
   };
   // The app loads (manifest, component reads, plan, compile) while the HTTP side loads and registers.
   let initialApp: LoadedApp | undefined;
+  /** Loads an app's components onto the workers, with instances made ahead, before its first requests. */
+  const warmApp = (app: LoadedApp): void => {
+    const seen = new Set<string>();
+    const components = [...app.components.values(), ...app.redisTriggers.map((t) => t.component)].filter((c) => !seen.has(c.configKey) && seen.add(c.configKey));
+    Promise.all(components.map(async (c) => ({ component: await app.prepared(c), configKey: c.configKey, config: c.config }))).then(
+      (items) => executor.warm(items),
+      // A component that cannot be had now fails its first request, which says why.
+      () => {},
+    );
+  };
   const appLoading = (async () => {
     runtimeConfig = config.runtimeConfigFile === undefined ? EMPTY_RUNTIME_CONFIG : await loadRuntimeConfig(config.runtimeConfigFile);
     if (runtimeConfig.maxInstanceMemory !== undefined) {
@@ -199,6 +209,8 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
         variables: { cliValues: config.variables, env: opts.env ?? process.env, cwd: opts.cwd ?? process.cwd() },
         stateDir: config.stateDir,
       });
+      // The workers load it and make its first instances while the HTTP side loads here.
+      warmApp(initialApp);
     }
   })();
   // Its failure is taken up below, once the HTTP side is done.
@@ -299,6 +311,7 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
   };
   const activateApp = (app: LoadedApp, claims: TenantClaims = {}): void => {
     const old = tenants.put(app, claims);
+    warmApp(app);
     for (const ref of prepared) if (ref.deref() === app) prepared.delete(ref);
     redisTrigger?.replace(old, app);
     if (old) release(old);

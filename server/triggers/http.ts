@@ -268,7 +268,7 @@ export async function registerHttpTrigger(fastify: FastifyInstance, opts: HttpTr
       if (failed) metrics.guestFailures.inc({ ...guestLabels, reason: r.outOfMemory ? 'memory' : r.outcome === 'ok' ? 'no_response' : r.outcome });
       if (r.outcome !== 'ok') log.warn({ outcome: r.outcome, guestError: r.message, ...(r.outOfMemory ? { outOfMemory: true } : {}) }, 'guest failed');
       else if (noResponse && r.outOfMemory) log.warn({ outOfMemory: true }, 'guest ran out of memory (its linear memory reached the cap)');
-      else log.debug({ instantiateUs: r.instantiateUs, callUs: r.callUs, queuedMs: Math.round(r.queuedMs) }, 'guest finished');
+      else log.debug({ instantiateUs: r.instantiateUs, callUs: r.callUs, queuedMs: Math.round(r.queuedMs), ...(r.ahead ? { ahead: true } : {}) }, 'guest finished');
     });
     let res;
     try {

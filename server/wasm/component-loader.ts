@@ -11,6 +11,7 @@ import { ComponentCompileError, ComponentExportError, ComponentImportError } fro
 import { toGlueScript } from './glue-script.js';
 import { SUPPORTED_IMPORTS } from '../host/host-imports.js';
 import { withImportedMemory, definesMemory } from './memory-import.js';
+import { WasmReader } from './wasm-reader.js';
 import type { ImportedMemory } from './memory-import.js';
 import { planComponent, UnsupportedComponent } from './component-plan.js';
 import type { LinkPlan } from './component-plan.js';
@@ -28,6 +29,11 @@ export interface PreparedComponent {
   readonly glue: string;
   /** Which linker serves this component. */
   readonly linker: 'spinet' | 'jco';
+  /**
+   * Whether a worker may create its instances before their requests arrive: linked by spinet's plan,
+   * and no core module has a start function, so instantiating runs no guest code.
+   */
+  readonly ahead?: boolean;
   readonly modules: ReadonlyArray<readonly [string, WebAssembly.Module]>;
   /** Core modules rewritten to import their memory (see memory-import.ts), with its limits. */
   readonly memories: ReadonlyArray<readonly [string, ImportedMemory]>;
@@ -264,7 +270,19 @@ export async function prepareComponent(bytes: Uint8Array, digest: string, opts: 
   } catch (err) {
     throw new ComponentCompileError(`${opts.label}: a core module failed to compile: ${(err as Error).message}`, { cause: err });
   }
-  return { digest, plan, glue: t.glue, linker: plan ? 'spinet' : 'jco', modules, memories, uncappedModules, imports: t.imports, exports: t.exports, byteSize, transpileMs: t.transpileMs, compileMs: performance.now() - started };
+  const ahead = plan !== undefined && [...t.files.values()].every((content) => !hasStartFunction(content));
+  return { digest, plan, glue: t.glue, linker: plan ? 'spinet' : 'jco', ahead, modules, memories, uncappedModules, imports: t.imports, exports: t.exports, byteSize, transpileMs: t.transpileMs, compileMs: performance.now() - started };
+}
+
+/** Whether a (valid, compiled) core module has a start section. */
+function hasStartFunction(bytes: Uint8Array): boolean {
+  const r = new WasmReader(bytes, 8);
+  while (!r.done) {
+    const id = r.byte();
+    if (id === 8) return true;
+    r.skip(r.u32());
+  }
+  return false;
 }
 
 /** The wasi:http incoming-handler export a component offers, or throws a clear error. */

@@ -27,6 +27,9 @@ type Instantiate = (
 interface LoadedComponent {
   readonly instantiate: Instantiate;
   readonly modules: Map<string, WebAssembly.Module>;
+  readonly coreModule: (name: string) => WebAssembly.Module;
+  /** Whether instances may be created ahead of their request (LoadMessage.ahead). */
+  readonly ahead: boolean;
 }
 
 interface MemorySpec {
@@ -38,31 +41,6 @@ interface MemorySpec {
   readonly recycle: boolean;
   /** Byte ranges to zero on reuse: the initial memory minus what data segments rewrite; undefined = all. */
   readonly zero?: ReadonlyArray<readonly [number, number]>;
-}
-
-/**
- * The parts of [0, size) outside `covered` (sorted, merged): what a reset must zero. Zero ranges
- * separated by less than 4 KiB of covered bytes are merged (zeroing covered bytes is harmless:
- * instantiation rewrites them), so the reset is a few large fills rather than thousands of small ones.
- * Bytes between segments are never skipped: they must read as zero.
- */
-function complement(covered: ReadonlyArray<readonly [number, number]>, size: number): Array<[number, number]> {
-  const exact: Array<[number, number]> = [];
-  let at = 0;
-  for (const [a, b] of covered) {
-    if (a > at) exact.push([at, Math.min(a, size)]);
-    at = Math.max(at, b);
-    if (at >= size) break;
-  }
-  if (at < size) exact.push([at, size]);
-  const out: Array<[number, number]> = [];
-  for (const [a, b] of exact) {
-    if (b <= a) continue;
-    const last = out[out.length - 1];
-    if (last && a - last[1] < 4096) last[1] = b;
-    else out.push([a, b]);
-  }
-  return out;
 }
 
 const memorySpecs = new Map<WebAssembly.Module, MemorySpec>();
@@ -83,6 +61,53 @@ function releaseMemories(): void {
     memoryPool.set(module, memory);
   }
   memoriesInUse.length = 0;
+}
+
+/**
+ * An instance created before its request arrived (AheadMessage, or after a run of the same
+ * component): the request that takes it pays only its call. It is never used by more than one
+ * request, exactly like one created on demand; its memories come from the same pool.
+ */
+interface AheadInstance {
+  readonly digest: string;
+  readonly capPages: number | undefined;
+  readonly exports: ReturnType<Instantiate>;
+  readonly memories: Array<[WebAssembly.Module, WebAssembly.Memory]>;
+  /** What creating it cost, reported as the instantiate time of the request that uses it. */
+  readonly us: number;
+}
+
+let ahead: AheadInstance | undefined;
+/** Runs started on this worker; an instance planned after a run is not made once the next has begun. */
+let runs = 0;
+/** The component of the last run. */
+let lastDigest: string | undefined;
+
+/**
+ * Creates the instance of `digest` the next run will likely ask for. Only for components loaded with
+ * `ahead` (no start function anywhere, so no guest code runs here and no deadline is needed); a
+ * failure is left for that run to meet and report.
+ */
+function makeAhead(digest: string, capPages: number | undefined): void {
+  const loaded = components.get(digest);
+  if (!loaded?.ahead || (ahead && ahead.digest === digest && ahead.capPages === capPages)) return;
+  discardAhead();
+  runCapPages = capPages;
+  const t0 = performance.now();
+  try {
+    const exports = loaded.instantiate(loaded.coreModule, hostImports, instantiateCore);
+    ahead = { digest, capPages, exports, memories: memoriesInUse.splice(0), us: Math.round((performance.now() - t0) * 1000) };
+  } catch {
+    releaseMemories();
+  }
+}
+
+/** Drops the instance made ahead; its memories go back to the pool, zeroed. */
+function discardAhead(): void {
+  if (!ahead) return;
+  for (const m of ahead.memories) memoriesInUse.push(m);
+  ahead = undefined;
+  releaseMemories();
 }
 
 interface ConfigState {
@@ -423,6 +448,7 @@ function configFor(key: string): ConfigState {
 }
 
 function run(msg: RunMessage): void {
+  runs++;
   const loaded = components.get(msg.digest);
   const ex = new Exchange(msg.id, msg.bodyEmpty);
   // Drop events left over from earlier requests on this worker.
@@ -433,6 +459,7 @@ function run(msg: RunMessage): void {
   let message: string | undefined;
   let instantiateUs = 0;
   let callUs = 0;
+  let usedAhead = false;
   const config = configFor(msg.configKey);
   runCapPages = config.config.maxMemoryBytes === undefined ? undefined : Math.floor(config.config.maxMemoryBytes / 65536);
   const session = config.filesystem?.beginSession();
@@ -446,18 +473,24 @@ function run(msg: RunMessage): void {
     if (!loaded) throw new Error(`component ${msg.digest} is not loaded on this worker`);
     const t0 = performance.now();
     let exports: ReturnType<Instantiate>;
-    try {
-      exports = loaded.instantiate((name) => {
-        const m = loaded.modules.get(name);
-        if (!m) throw new Error(`jco asked for unknown core module ${name}`);
-        return m;
-      }, hostImports, instantiateCore);
-    } catch (err) {
-      outcome = 'instantiate';
-      throw err;
+    const made = ahead;
+    if (made && made.digest === msg.digest && made.capPages === runCapPages) {
+      ahead = undefined;
+      usedAhead = true;
+      exports = made.exports;
+      for (const m of made.memories) memoriesInUse.push(m);
+    } else {
+      // Another component's instance made ahead gives its memory back before this one is created.
+      discardAhead();
+      try {
+        exports = loaded.instantiate(loaded.coreModule, hostImports, instantiateCore);
+      } catch (err) {
+        outcome = 'instantiate';
+        throw err;
+      }
     }
     const t1 = performance.now();
-    instantiateUs = Math.round((t1 - t0) * 1000);
+    instantiateUs = made && usedAhead ? made.us : Math.round((t1 - t0) * 1000);
     const handler = exports[msg.handler];
     try {
       if (msg.message !== undefined) {
@@ -494,12 +527,24 @@ function run(msg: RunMessage): void {
   ex.finishRun();
   const final = ex.final;
   report(
-    { t: 'done', id: msg.id, outcome, ...(message !== undefined ? { message } : {}), ...(ex.outOfMemory ? { outOfMemory: true } : {}), instantiateUs, callUs, ...(final ? { out: final.msg } : {}) },
+    { t: 'done', id: msg.id, outcome, ...(message !== undefined ? { message } : {}), ...(ex.outOfMemory ? { outOfMemory: true } : {}), ...(usedAhead ? { ahead: true } : {}), instantiateUs, callUs, ...(final ? { out: final.msg } : {}) },
     final?.transfer,
   );
   // The instance is gone: zeroing its memory for the next one (a megabyte for a small Rust guest)
   // need not delay this response. The next run message waits for this task to end anyway.
   releaseMemories();
+  // The same component twice in a row (or an instance made ahead that was used): make its next
+  // instance while this worker would otherwise wait for the gateway to send the next request. If
+  // that request is already queued here, it runs first and nothing is made.
+  const previous = lastDigest;
+  lastDigest = msg.digest;
+  if (loaded?.ahead && (usedAhead || previous === msg.digest)) {
+    const mark = runs;
+    const cap = runCapPages;
+    setImmediate(() => {
+      if (runs === mark) makeAhead(msg.digest, cap);
+    });
+  }
 }
 
 function describe(err: unknown): string {
@@ -526,9 +571,14 @@ function load(msg: Extract<ControlMessage, { t: 'load' }>): void {
     const recycle = msg.plan !== undefined || !msg.glue.includes('FinalizationRegistry');
     for (const [name, limits] of msg.memories) {
       const module = modules.get(name);
-      if (module) memorySpecs.set(module, { ...limits, recycle, ...(limits.dataRanges ? { zero: complement(limits.dataRanges, limits.initial * 65536) } : {}) });
+      if (module) memorySpecs.set(module, { initial: limits.initial, recycle, ...(limits.maximum !== undefined ? { maximum: limits.maximum } : {}), ...(limits.capPages !== undefined ? { capPages: limits.capPages } : {}), ...(limits.zero ? { zero: limits.zero } : {}) });
     }
-    components.set(msg.digest, { instantiate, modules });
+    const coreModule = (name: string): WebAssembly.Module => {
+      const m = modules.get(name);
+      if (!m) throw new Error(`the component asked for unknown core module ${name}`);
+      return m;
+    };
+    components.set(msg.digest, { instantiate, modules, coreModule, ahead: msg.ahead === true && msg.plan !== undefined });
   } catch (err) {
     error = describe(err);
   }
@@ -542,6 +592,7 @@ port.on('message', (wire: ControlWire) => {
       load(msg);
       break;
     case 'drop': {
+      if (ahead?.digest === msg.digest) ahead = undefined;
       const c = components.get(msg.digest);
       for (const m of c?.modules.values() ?? []) {
         memorySpecs.delete(m);
@@ -563,6 +614,9 @@ port.on('message', (wire: ControlWire) => {
       break;
     case 'run':
       run(msg);
+      break;
+    case 'ahead':
+      makeAhead(msg.digest, msg.capPages);
       break;
   }
 });

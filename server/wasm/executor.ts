@@ -23,7 +23,7 @@ import type { PreparedComponent } from './component-loader.js';
 import { HostCallError } from '../capabilities/host-session.js';
 import type { HostSession } from '../capabilities/host-session.js';
 import { decodeReport, encodeControl } from './worker-protocol.js';
-import type { CallReport, ControlMessage, EventMessage, GuestConfig, ReportMessage, ReportWire, RequestHead, RunOutcome } from './worker-protocol.js';
+import type { CallReport, ControlMessage, EventMessage, GuestConfig, LoadedMemory, LoadMessage, ReportMessage, ReportWire, RequestHead, RunOutcome } from './worker-protocol.js';
 import { ACTIVITY_WINDOW_MS, FairQueue, mayStart, queueShare } from './fair-queue.js';
 import type { PoolState } from './fair-queue.js';
 
@@ -83,6 +83,8 @@ export interface RunReport {
   readonly cancelled?: 'response-limit' | 'client-gone';
   readonly instantiateUs: number;
   readonly callUs: number;
+  /** The instance was made ahead of the request (Executor.warm, or after a run of the same component). */
+  readonly ahead?: boolean;
   /** Milliseconds the request waited for a worker. */
   readonly queuedMs: number;
 }
@@ -297,6 +299,7 @@ class Job {
     const full: Mutable<RunReport> = { outcome: report.outcome, instantiateUs: report.instantiateUs, callUs: report.callUs, queuedMs: this.startedAt ? this.startedAt - this.enqueuedAt : performance.now() - this.enqueuedAt };
     if (report.message !== undefined) full.message = report.message;
     if (report.outOfMemory) full.outOfMemory = report.outOfMemory;
+    if (report.ahead) full.ahead = true;
     if (report.cancelled !== undefined) full.cancelled = report.cancelled;
     if (this.cancelReason) full.cancelled = this.cancelReason;
     if (!this.#settled) {
@@ -396,6 +399,51 @@ class BodyPump {
   }
 }
 
+/**
+ * The parts of [0, size) outside `covered` (sorted, merged): what a reset must zero. Zero ranges
+ * separated by less than 4 KiB of covered bytes are merged (zeroing covered bytes is harmless:
+ * instantiation rewrites them), so the reset is a few large fills rather than thousands of small ones.
+ * Bytes between segments are never skipped: they must read as zero.
+ */
+export function zeroRanges(covered: ReadonlyArray<readonly [number, number]>, size: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  const add = (a: number, b: number): void => {
+    if (b <= a) return;
+    const last = out[out.length - 1];
+    if (last && a - last[1] < 4096) last[1] = b;
+    else out.push([a, b]);
+  };
+  let at = 0;
+  for (const [a, b] of covered) {
+    if (a > at) add(at, Math.min(a, size));
+    if (b > at) at = b;
+    if (at >= size) return out;
+  }
+  add(at, size);
+  return out;
+}
+
+const memoriesByComponent = new WeakMap<PreparedComponent, LoadMessage['memories']>();
+
+/**
+ * A component's memories as workers load them: computed once per component, since a big guest's
+ * data segments (10,000 for componentize-js's hello) come down to ~170 ranges to zero.
+ */
+function loadedMemories(c: PreparedComponent): LoadMessage['memories'] {
+  let m = memoriesByComponent.get(c);
+  if (!m) {
+    m = c.memories.map(([name, mem]) => {
+      const out: { -readonly [K in keyof LoadedMemory]: LoadedMemory[K] } = { initial: mem.initial };
+      if (mem.maximum !== undefined) out.maximum = mem.maximum;
+      if (mem.capPages !== undefined) out.capPages = mem.capPages;
+      if (mem.dataRanges) out.zero = zeroRanges(mem.dataRanges, mem.initial * 65536);
+      return [name, out] as const;
+    });
+    memoriesByComponent.set(c, m);
+  }
+  return m;
+}
+
 class WorkerSlot {
   readonly worker: Worker;
   readonly #signal = new Int32Array(new SharedArrayBuffer(4));
@@ -404,6 +452,8 @@ class WorkerSlot {
   /** Digests whose glue this worker has finished loading. */
   readonly ready = new Set<string>();
   readonly configs = new Set<string>();
+  /** The component this worker ran (or was asked to instantiate ahead) last: it may hold an instance of it ready. */
+  last: string | undefined;
   /** The request running on this worker. */
   job: Job | undefined;
   /**
@@ -449,7 +499,7 @@ class WorkerSlot {
     if (!p) {
       p = new Promise<void>((resolve, reject) => this.#loadWaiters.set(c.digest, { resolve, reject }));
       this.loaded.set(c.digest, p);
-      this.post({ t: 'load', digest: c.digest, plan: c.plan, glue: c.glue, modules: c.modules, memories: c.memories });
+      this.post({ t: 'load', digest: c.digest, plan: c.plan, glue: c.glue, modules: c.modules, memories: loadedMemories(c), ahead: c.ahead === true });
     }
     return p;
   }
@@ -617,13 +667,16 @@ export class Executor {
 
   #freeSlot(digest: string): WorkerSlot | undefined {
     let any: WorkerSlot | undefined;
+    let loaded: WorkerSlot | undefined;
     for (const s of this.#slots) {
       if (s.job || s.dead) continue;
-      // Prefer a worker that already has this component, to skip loading its glue again.
-      if (s.loaded.has(digest)) return s;
+      // Prefer the worker that ran this component last (it may hold an instance made ahead), then
+      // one that has it loaded, to skip loading its glue again.
+      if (s.last === digest) return s;
+      if (s.loaded.has(digest)) loaded ??= s;
       any ??= s;
     }
-    return any;
+    return loaded ?? any;
   }
 
   /** A busy worker that can take `job` as its next request: same component loaded, nothing queued on it. */
@@ -675,6 +728,7 @@ export class Executor {
   #postRun(slot: WorkerSlot, job: Job): void {
     const { req } = job;
     job.posted = true;
+    slot.last = req.component.digest;
     slot.post({
       t: 'run',
       id: job.id,
@@ -791,6 +845,30 @@ export class Executor {
       this.#repump.unref();
     }
     if (this.#closed && this.#slots.every((s) => !s.job)) for (const w of this.#idleWaiters.splice(0)) w();
+  }
+
+  /**
+   * Gets components ready before their first request: each is loaded on every worker (and the
+   * spare), and each worker makes one instance ahead, of `items[i % items.length]` for the i-th
+   * worker, so an app's first requests pay only their call. Only for components whose instances can
+   * be made ahead (PreparedComponent.ahead); best effort, nothing waits for it.
+   */
+  warm(items: ReadonlyArray<{ readonly component: PreparedComponent; readonly configKey: string; readonly config: GuestConfig }>): void {
+    if (this.#closed || items.length === 0) return;
+    const live = this.#slots.filter((s) => !s.dead);
+    for (const s of this.#spare ? [...live, this.#spare] : live) {
+      for (const it of items) {
+        s.ensureConfig(it.configKey, it.config);
+        // A failed load is met again, and reported, by the first request that needs it.
+        s.ensureLoaded(it.component).catch(() => {});
+      }
+    }
+    live.forEach((s, i) => {
+      const { component, config } = items[i % items.length]!;
+      if (!component.ahead) return;
+      s.post({ t: 'ahead', digest: component.digest, capPages: config.maxMemoryBytes === undefined ? undefined : Math.floor(config.maxMemoryBytes / 65536) });
+      s.last = component.digest;
+    });
   }
 
   /** Forget a component everywhere (evicted from the precompile cache). */

@@ -23,7 +23,37 @@ export interface LoadMessage {
   /** Core module name (as the glue asks for it) → compiled module; structured-cloned cheaply. */
   readonly modules: ReadonlyArray<readonly [string, WebAssembly.Module]>;
   /** Modules that import their memory as `spinet.memory`, with its limits (see memory-import.ts). */
-  readonly memories: ReadonlyArray<readonly [string, { readonly initial: number; readonly maximum?: number; readonly capPages?: number; readonly dataRanges?: ReadonlyArray<readonly [number, number]> }]>;
+  readonly memories: ReadonlyArray<readonly [string, LoadedMemory]>;
+  /**
+   * Instances may be created ahead of their request: the component is linked by spinet's plan and no
+   * core module has a start function, so instantiating runs no guest code (see AheadMessage).
+   */
+  readonly ahead?: boolean;
+}
+
+/**
+ * Create one instance of a loaded component now, before any request asks for it, and keep it for
+ * the next run of that component (each instance still serves exactly one request). A worker keeps at
+ * most one such instance; a new one replaces it. Ignored unless the component was loaded with `ahead`.
+ */
+export interface AheadMessage {
+  readonly t: 'ahead';
+  readonly digest: string;
+  /** The memory cap (pages) of the config its request will run under; undefined = the component default. */
+  readonly capPages?: number | undefined;
+}
+
+/** A memory a worker creates (and recycles) for a module that imports it. */
+export interface LoadedMemory {
+  readonly initial: number;
+  readonly maximum?: number;
+  readonly capPages?: number;
+  /**
+   * Byte ranges a recycled memory must zero before the next instance: its initial size minus what
+   * data segments rewrite at instantiation (computed once per component on the gateway, see
+   * `zeroRanges`); absent = zero all of it.
+   */
+  readonly zero?: ReadonlyArray<readonly [number, number]>;
 }
 
 /** Forget a component (evicted from the precompile cache). */
@@ -84,7 +114,7 @@ export interface RunMessage {
 }
 
 /** Control messages, main → worker. */
-export type ControlMessage = LoadMessage | DropMessage | ConfigMessage | DropConfigMessage | RunMessage;
+export type ControlMessage = LoadMessage | DropMessage | ConfigMessage | DropConfigMessage | RunMessage | AheadMessage;
 
 /** Events a running guest may block on, main → worker (sync channel). */
 export type EventMessage =
@@ -160,6 +190,8 @@ export type ReportMessage =
       /** Microseconds spent instantiating and in the guest call, for metrics. */
       readonly instantiateUs: number;
       readonly callUs: number;
+      /** The instance was made ahead of the request (then `instantiateUs` is what making it cost). */
+      readonly ahead?: boolean;
       /** The run's last response output, sent with the report rather than as its own message. */
       readonly out?: Extract<ReportMessage, { t: 'out' }>;
     };
@@ -208,7 +240,7 @@ export type OutWire = readonly [
 ];
 
 /** A done report as sent: [2, id, outcome, instantiateUs, callUs, message, outOfMemory, out]. */
-export type DoneWire = readonly [tag: typeof DONE, id: number, outcome: RunOutcome, instantiateUs: number, callUs: number, message: string | undefined, outOfMemory: boolean, out: OutWire | undefined];
+export type DoneWire = readonly [tag: typeof DONE, id: number, outcome: RunOutcome, instantiateUs: number, callUs: number, message: string | undefined, outOfMemory: boolean, out: OutWire | undefined, ahead: boolean];
 
 type OutReport = Extract<ReportMessage, { t: 'out' }>;
 type DoneReport = Extract<ReportMessage, { t: 'done' }>;
@@ -252,7 +284,7 @@ function decodeOut(w: OutWire): OutReport {
 /** The worker side of a report. */
 export function encodeReport(msg: ReportMessage): ReportWire {
   if (msg.t === 'out') return encodeOut(msg);
-  if (msg.t === 'done') return [DONE, msg.id, msg.outcome, msg.instantiateUs, msg.callUs, msg.message, msg.outOfMemory === true, msg.out ? encodeOut(msg.out) : undefined];
+  if (msg.t === 'done') return [DONE, msg.id, msg.outcome, msg.instantiateUs, msg.callUs, msg.message, msg.outOfMemory === true, msg.out ? encodeOut(msg.out) : undefined, msg.ahead === true];
   return msg;
 }
 
@@ -264,6 +296,7 @@ export function decodeReport(wire: ReportWire): ReportMessage {
   const done: { -readonly [K in keyof DoneReport]: DoneReport[K] } = { t: 'done', id: w[1], outcome: w[2], instantiateUs: w[3], callUs: w[4] };
   if (w[5] !== undefined) done.message = w[5];
   if (w[6]) done.outOfMemory = true;
+  if (w[8]) done.ahead = true;
   if (w[7] !== undefined) done.out = decodeOut(w[7]);
   return done;
 }

@@ -29,6 +29,11 @@ export const WAT_HANDLERS = {
   'grow-memory': '(if (i32.eq (memory.grow (i32.const 3000)) (i32.const -1)) (then unreachable))',
   /** Calls wasi:cli/exit with an error status from inside the handler. */
   exit: '(call $exit (i32.const 1))',
+  /**
+   * Its core module has a start function that counts its runs at address 50000; the handler traps
+   * unless it ran exactly once for this instance, then returns without responding.
+   */
+  started: '(if (i32.ne (i32.load (i32.const 50000)) (i32.const 1)) (then unreachable))',
   'dirty-memory': '(if (i32.ne (i32.load (i32.const 60000)) (i32.const 0)) (then unreachable)) (i32.store (i32.const 60000) (i32.const 42))',
   /**
    * Has an 8 KiB data segment of 'Z' at 8192 (which the executor does not zero on reuse, as
@@ -104,6 +109,7 @@ export async function watComponent(name: keyof typeof WAT_HANDLERS): Promise<str
     ${usesExit ? '(import "wasi:cli/exit@0.2.12" "exit" (func $exit (param i32)))' : ''}
     (memory (export "memory") 1)
     (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 1024)
+    ${name === 'started' ? '(func $init (i32.store (i32.const 50000) (i32.add (i32.load (i32.const 50000)) (i32.const 1)))) (start $init)' : ''}
     ${name === 'dirty-data' ? `(data (i32.const 8192) "${'Z'.repeat(8192)}") (data (i32.const 16416) "${'Y'.repeat(16)}")` : ''}
     (func (export "wasi:http/incoming-handler@0.2.12#handle") (param i32 i32) ${WAT_HANDLERS[name]}))`;
   const core = await jco.parse(wat);
