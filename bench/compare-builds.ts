@@ -5,7 +5,8 @@
  * helper threads), from /proc/<pid>/task/<tid>/stat. CPU per request moves less with the machine's
  * load than req/s does.
  *
- * Usage: node dist/bench/compare-builds.js [--rounds 5] [--requests 20000] CHECKOUT...
+ * Usage: node dist/bench/compare-builds.js [--rounds 5] [--requests 20000] [--connections 50]
+ *        [--component FILE.wasm (the Rust fixture by default)] CHECKOUT...
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
@@ -33,12 +34,17 @@ async function processMs(pid: number): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, requests: { type: 'string', default: '20000' } }, allowPositionals: true });
+  const { values, positionals } = parseArgs({
+    options: { rounds: { type: 'string', default: '5' }, requests: { type: 'string', default: '20000' }, connections: { type: 'string', default: '50' }, component: { type: 'string' } },
+    allowPositionals: true,
+  });
+  const component = path.resolve(values.component ?? fixture);
+  const connections = Number(values.connections);
   if (positionals.length === 0) throw new Error('usage: compare-builds [--rounds N] [--requests N] CHECKOUT...');
   const app = path.join(await mkdtemp(path.join(os.tmpdir(), 'spinet-compare-')), 'rust-hello');
   await mkdir(app);
-  await writeFile(path.join(app, 'spin.toml'), `spin_manifest_version = 2\n[application]\nname = "rust-hello"\n[[trigger.http]]\nroute = "/..."\ncomponent = "hello"\n[component.hello]\nsource = ${JSON.stringify(fixture)}\n`);
-  const results = new Map(positionals.map((b) => [b, { rps: [] as number[], proc: [] as number[], gw: [] as number[], p99: [] as number[] }]));
+  await writeFile(path.join(app, 'spin.toml'), `spin_manifest_version = 2\n[application]\nname = "rust-hello"\n[[trigger.http]]\nroute = "/..."\ncomponent = "hello"\n[component.hello]\nsource = ${JSON.stringify(component)}\n`);
+  const results = new Map(positionals.map((b) => [b, { rps: [] as number[], proc: [] as number[], gw: [] as number[], p50: [] as number[], p99: [] as number[] }]));
   let port = 4600;
   for (let r = 1; r <= Number(values.rounds); r++) {
     for (const build of positionals) {
@@ -59,29 +65,30 @@ async function main(): Promise<void> {
           child.once('exit', (code) => reject(new Error(`${build} exited with ${code}:\n${out}`)));
         });
         const url = `http://127.0.0.1:${p}/`;
-        await autocannon({ url, amount: 3000, connections: 50 });
+        await autocannon({ url, amount: Math.min(3000, Number(values.requests)), connections });
         const pid = child.pid!;
         const [p0, g0, t0] = [await processMs(pid), await threadMs(pid, pid), performance.now()];
-        const out = await autocannon({ url, amount: Number(values.requests), connections: 50 });
+        const out = await autocannon({ url, amount: Number(values.requests), connections });
         const ms = performance.now() - t0;
         const n = out.requests.total;
         const x = results.get(build)!;
         x.rps.push((n / ms) * 1000);
         x.proc.push((((await processMs(pid)) - p0) * 1000) / n);
         x.gw.push((((await threadMs(pid, pid)) - g0) * 1000) / n);
+        x.p50.push(out.latency.p50);
         x.p99.push(out.latency.p99);
-        process.stderr.write(`round ${r} ${build}: ${x.rps.at(-1)!.toFixed(0)} req/s, process ${x.proc.at(-1)!.toFixed(0)} µs/request, gateway thread ${x.gw.at(-1)!.toFixed(0)} µs/request, p99 ${out.latency.p99} ms, errors ${out.errors + out.non2xx}\n`);
+        process.stderr.write(`round ${r} ${build}: ${x.rps.at(-1)!.toFixed(0)} req/s, process ${x.proc.at(-1)!.toFixed(0)} µs/request, gateway thread ${x.gw.at(-1)!.toFixed(0)} µs/request, p50 ${out.latency.p50} ms, p99 ${out.latency.p99} ms, errors ${out.errors + out.non2xx}\n`);
       } finally {
         child.kill('SIGTERM');
         await new Promise((r) => child.once('exit', r));
       }
     }
   }
-  const lines = ['| build | req/s | process CPU per request | gateway thread | other threads | p99 ms |', '|---|---|---|---|---|---|'];
+  const lines = ['| build | req/s | process CPU per request | gateway thread | other threads | p50 ms | p99 ms |', '|---|---|---|---|---|---|---|'];
   for (const [b, x] of results) {
-    lines.push(`| ${b} | ${median(x.rps).toFixed(0)} | ${median(x.proc).toFixed(0)} µs | ${median(x.gw).toFixed(0)} µs | ${(median(x.proc) - median(x.gw)).toFixed(0)} µs | ${median(x.p99)} |`);
+    lines.push(`| ${b} | ${median(x.rps).toFixed(0)} | ${median(x.proc).toFixed(0)} µs | ${median(x.gw).toFixed(0)} µs | ${(median(x.proc) - median(x.gw)).toFixed(0)} µs | ${median(x.p50)} | ${median(x.p99)} |`);
   }
-  process.stdout.write(`${lines.join('\n')}\n\n${values.rounds} interleaved rounds, medians, autocannon -c 50, ${values.requests} requests after 3000 warm-up\n`);
+  process.stdout.write(`${lines.join('\n')}\n\n${path.basename(component)}, ${values.rounds} interleaved rounds, medians, autocannon -c ${connections}, ${values.requests} requests after ${Math.min(3000, Number(values.requests))} warm-up\n`);
 }
 
 main().catch((err: unknown) => {
