@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { prepareComponent, digestOf } from '../server/wasm/component-loader.js';
+import { prepareComponent, digestOf, readComponentFile } from '../server/wasm/component-loader.js';
 import { Executor } from '../server/wasm/executor.js';
 import { benchRequest, median, quietLogger, runScript } from './bench-apps.js';
 
@@ -39,7 +39,7 @@ async function once(file: string): Promise<Round> {
     const warm = await prepareComponent(warmBytes, digestOf(warmBytes), { label: warmFile });
     for (let i = 0; i < 20; i++) await executor.run(benchRequest(warm, warmFile)).done;
     const t0 = performance.now();
-    const bytes = await readFile(file);
+    const bytes = await readComponentFile(file);
     const c = await prepareComponent(bytes, digestOf(bytes), { label: file });
     const t1 = performance.now();
     const first = executor.run(benchRequest(c, file));
