@@ -462,7 +462,11 @@ class WorkerSlot {
    */
   next: Job | undefined;
   dead = false;
-  readonly #loadWaiters = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
+  /**
+   * Loads posted and not yet answered, per digest, oldest first: the worker answers them in order.
+   * A digest can have two (dropped while loading, then loaded again); each answer settles its own.
+   */
+  readonly #loadWaiters = new Map<string, Array<{ promise: Promise<void>; resolve: () => void; reject: (e: Error) => void }>>();
 
   constructor(
     readonly executor: Executor,
@@ -497,7 +501,11 @@ class WorkerSlot {
   ensureLoaded(c: PreparedComponent): Promise<void> {
     let p = this.loaded.get(c.digest);
     if (!p) {
-      p = new Promise<void>((resolve, reject) => this.#loadWaiters.set(c.digest, { resolve, reject }));
+      let settle!: { resolve: () => void; reject: (e: Error) => void };
+      p = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+      const pending = this.#loadWaiters.get(c.digest);
+      if (pending) pending.push({ promise: p, ...settle });
+      else this.#loadWaiters.set(c.digest, [{ promise: p, ...settle }]);
       this.loaded.set(c.digest, p);
       this.post({ t: 'load', digest: c.digest, plan: c.plan, glue: c.glue, modules: c.modules, memories: loadedMemories(c), ahead: c.ahead === true });
     }
@@ -511,20 +519,23 @@ class WorkerSlot {
   }
 
   failLoads(err: Error): void {
-    for (const w of this.#loadWaiters.values()) w.reject(err);
+    for (const ws of this.#loadWaiters.values()) for (const w of ws) w.reject(err);
     this.#loadWaiters.clear();
   }
 
   #onMessage(msg: ReportMessage): void {
     if (msg.t === 'loaded') {
-      const w = this.#loadWaiters.get(msg.digest);
-      this.#loadWaiters.delete(msg.digest);
+      const pending = this.#loadWaiters.get(msg.digest);
+      const w = pending?.shift();
+      if (pending?.length === 0) this.#loadWaiters.delete(msg.digest);
+      // Whether this answers the load the slot still counts on (not one dropped since and posted again).
+      const current = w !== undefined && this.loaded.get(msg.digest) === w.promise;
       if (msg.error !== undefined) {
-        this.loaded.delete(msg.digest);
+        if (current) this.loaded.delete(msg.digest);
         w?.reject(new GuestFailedError(`component glue failed to load: ${msg.error}`));
       } else {
         // Dropped while loading (its app was released): the worker drops it right after; not ready.
-        if (this.loaded.has(msg.digest)) this.ready.add(msg.digest);
+        if (current) this.ready.add(msg.digest);
         w?.resolve();
       }
       return;

@@ -172,3 +172,20 @@ t.test('the ranges a recycled memory zeroes cover every byte no data segment rew
   t.same(zeroRanges([[0, 65536]], 65536), [], 'a memory wholly rewritten by its segments needs no zeroing');
   t.same(zeroRanges([[5000, 10_000]], 20_000), [[0, 5000], [10_000, 20_000]], 'a segment of 4 KiB or more is skipped');
 });
+
+t.test('a request waiting for its component to load still runs when the component is dropped and warmed again meanwhile', async (t) => {
+  const executor = new Executor({ workers: 1, maxQueue: 8, logger: quiet });
+  t.teardown(() => executor.close(0));
+  const c = await prepare(sharedWasm('hello_wasi_http.wasm'));
+  const req = request(c);
+  // The run's load is posted but not answered yet when the component is dropped and loaded again:
+  // the first answer belongs to the first load, and the request must not wait on it forever.
+  const h = executor.run(req);
+  executor.dropComponent(c.digest);
+  executor.warm([{ component: c, configKey: req.configKey, config: req.config }]);
+  const timeout = new Promise<'hung'>((r) => setTimeout(() => r('hung'), 10_000).unref());
+  const status = await Promise.race([h.response.then((r) => r.status), timeout]);
+  t.equal(status, 200, 'answered');
+  t.equal((await h.done).outcome, 'ok');
+  t.equal((await run(executor, req)).status, 200, 'and the next request runs too');
+});
