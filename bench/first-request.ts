@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { prepareComponent, digestOf, readComponentFile } from '../server/wasm/component-loader.js';
 import { Executor } from '../server/wasm/executor.js';
 import { benchRequest, median, quietLogger, runScript } from './bench-apps.js';
+import { freePort } from '../server/free-port.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -149,15 +150,18 @@ async function coldStarts(rounds: number, app: string): Promise<void> {
   const restart: Spawned[] = [];
   const bareRuns: Spawned[] = [];
   const afterReady: Array<{ readyMs: number; firstMs: number }> = [];
-  let port = 3900 + Math.floor(Math.random() * 500) * 4;
   for (let i = 0; i < rounds; i++) {
     const cacheDir = await mkdtemp(path.join(os.tmpdir(), 'spinet-cold-'));
     const env = { ...process.env, SPINET_CACHE_DIR: cacheDir };
     try {
-      fresh.push(await spawnToFirst200([gateway, 'up', app, '--listen', `127.0.0.1:${port}`], env, port++));
-      restart.push(await spawnToFirst200([gateway, 'up', app, '--listen', `127.0.0.1:${port}`], env, port++));
-      bareRuns.push(await spawnToFirst200([bare, `127.0.0.1:${port}`], process.env, port++));
-      afterReady.push(await readyThenFirst([gateway, 'up', app, '--listen', `127.0.0.1:${port}`], env, port++));
+      let port = await freePort();
+      fresh.push(await spawnToFirst200([gateway, 'up', app, '--listen', `127.0.0.1:${port}`], env, port));
+      port = await freePort();
+      restart.push(await spawnToFirst200([gateway, 'up', app, '--listen', `127.0.0.1:${port}`], env, port));
+      port = await freePort();
+      bareRuns.push(await spawnToFirst200([bare, `127.0.0.1:${port}`], process.env, port));
+      port = await freePort();
+      afterReady.push(await readyThenFirst([gateway, 'up', app, '--listen', `127.0.0.1:${port}`], env, port));
     } finally {
       await rm(cacheDir, { recursive: true, force: true });
     }
