@@ -5,7 +5,7 @@
  * helper threads), from /proc/<pid>/task/<tid>/stat. CPU per request moves less with the machine's
  * load than req/s does.
  *
- * Usage: node dist/bench/compare-builds.js [--rounds 5] [--requests 20000] [--connections 50]
+ * Usage: node dist/bench/compare-builds.js [--rounds 5] [--seconds 8] [--connections 50]
  *        [--component FILE.wasm (the Rust fixture by default)] CHECKOUT...
  */
 import { spawn } from 'node:child_process';
@@ -35,12 +35,12 @@ async function processMs(pid: number): Promise<number> {
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
-    options: { rounds: { type: 'string', default: '5' }, requests: { type: 'string', default: '20000' }, connections: { type: 'string', default: '50' }, component: { type: 'string' } },
+    options: { rounds: { type: 'string', default: '5' }, seconds: { type: 'string', default: '8' }, connections: { type: 'string', default: '50' }, component: { type: 'string' } },
     allowPositionals: true,
   });
   const component = path.resolve(values.component ?? fixture);
   const connections = Number(values.connections);
-  if (positionals.length === 0) throw new Error('usage: compare-builds [--rounds N] [--requests N] CHECKOUT...');
+  if (positionals.length === 0) throw new Error('usage: compare-builds [--rounds N] [--seconds N] [--connections N] [--component FILE] CHECKOUT...');
   const app = path.join(await mkdtemp(path.join(os.tmpdir(), 'spinet-compare-')), 'rust-hello');
   await mkdir(app);
   await writeFile(path.join(app, 'spin.toml'), `spin_manifest_version = 2\n[application]\nname = "rust-hello"\n[[trigger.http]]\nroute = "/..."\ncomponent = "hello"\n[component.hello]\nsource = ${JSON.stringify(component)}\n`);
@@ -65,10 +65,12 @@ async function main(): Promise<void> {
           child.once('exit', (code) => reject(new Error(`${build} exited with ${code}:\n${out}`)));
         });
         const url = `http://127.0.0.1:${p}/`;
-        await autocannon({ url, amount: Math.min(3000, Number(values.requests)), connections });
+        await autocannon({ url, duration: 2, connections });
         const pid = child.pid!;
         const [p0, g0, t0] = [await processMs(pid), await threadMs(pid, pid), performance.now()];
-        const out = await autocannon({ url, amount: Number(values.requests), connections });
+        // A fixed duration, not a number of requests: autocannon ends an `amount` run on its
+        // one-second tick, which rounds the elapsed time up to whole seconds.
+        const out = await autocannon({ url, duration: Number(values.seconds), connections });
         const ms = performance.now() - t0;
         const n = out.requests.total;
         const x = results.get(build)!;
@@ -88,7 +90,7 @@ async function main(): Promise<void> {
   for (const [b, x] of results) {
     lines.push(`| ${b} | ${median(x.rps).toFixed(0)} | ${median(x.proc).toFixed(0)} µs | ${median(x.gw).toFixed(0)} µs | ${(median(x.proc) - median(x.gw)).toFixed(0)} µs | ${median(x.p50)} | ${median(x.p99)} |`);
   }
-  process.stdout.write(`${lines.join('\n')}\n\n${path.basename(component)}, ${values.rounds} interleaved rounds, medians, autocannon -c ${connections}, ${values.requests} requests after ${Math.min(3000, Number(values.requests))} warm-up\n`);
+  process.stdout.write(`${lines.join('\n')}\n\n${path.basename(component)}, ${values.rounds} interleaved rounds, medians, autocannon -c ${connections}, ${values.seconds} s after 2 s of warm-up\n`);
 }
 
 main().catch((err: unknown) => {
