@@ -6,7 +6,7 @@
  * logger and a plain GET for benchmarks that drive the executor directly, and running a benchmark
  * script as a child process for its output.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -71,6 +71,29 @@ export function startTenantGateway(port: number, apps: Record<string, string>, e
     child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
     child.once('exit', (code) => reject(new Error(`tenant gateway exited with ${code}:\n${out}`)));
   });
+}
+
+/**
+ * Resolves once a server child says it is listening (spinet logs "serving on" at info level; the
+ * bench servers print "listening"), rejects if it exits first. Its output keeps being read.
+ */
+export function waitListening(child: ChildProcess, name: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const onData = (d: Buffer): void => {
+      if (out.length < 64 * 1024) out += d.toString();
+      if (/listening|serving on/.test(out)) resolve();
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${name} exited with ${code} before listening:\n${out}`)));
+  });
+}
+
+/** Resident set size of a process (all its threads) in MiB, from /proc. */
+export async function rssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 'NaN') / 1024;
 }
 
 /** Stops a gateway child and waits for it. */

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { median } from './bench-apps.js';
+import { median, waitListening } from './bench-apps.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const fixture = path.resolve(root, '..', 'shared', 'fixtures', 'wasm', 'hello_wasi_http.wasm');
@@ -54,16 +54,7 @@ async function main(): Promise<void> {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       try {
-        await new Promise<void>((resolve, reject) => {
-          let out = '';
-          const onData = (d: Buffer): void => {
-            out += d.toString();
-            if (/listening|serving on/.test(out)) resolve();
-          };
-          child.stdout.on('data', onData);
-          child.stderr.on('data', onData);
-          child.once('exit', (code) => reject(new Error(`${build} exited with ${code}:\n${out}`)));
-        });
+        await waitListening(child, build);
         const url = `http://127.0.0.1:${p}/`;
         await autocannon({ url, duration: 2, connections });
         const pid = child.pid!;

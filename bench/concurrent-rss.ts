@@ -7,19 +7,15 @@
  * whether repeated runs leave memory behind.
  */
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { freePort } from '../server/free-port.js';
+import { rssMiB, waitListening } from './bench-apps.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-async function rssMiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 'NaN') / 1024;
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -33,16 +29,7 @@ async function main(): Promise<void> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   try {
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      const onData = (d: Buffer): void => {
-        out += d.toString();
-        if (/listening|serving on/.test(out)) resolve();
-      };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', onData);
-      child.once('exit', (code) => reject(new Error(`spinet up exited with ${code}:\n${out}`)));
-    });
+    await waitListening(child, 'spinet up');
     const pid = child.pid!;
     await new Promise((r) => setTimeout(r, 1000));
     const idle = await rssMiB(pid);

@@ -12,6 +12,7 @@
  * its status route, the time its component takes to answer its first request.
  */
 import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -80,66 +81,63 @@ async function threadCpu(pid: number): Promise<[number, number]> {
   return [all / 1e6, main / 1e6];
 }
 
-/** Spawns `args`, polls http://127.0.0.1:port/ until it answers 200, then stops the process. */
-async function spawnToFirst200(args: readonly string[], env: NodeJS.ProcessEnv, port: number): Promise<Spawned> {
-  const t0 = performance.now();
+/**
+ * Polls `url` until it answers 200 (or the child exits, or 60 s pass since `t0`). Connection errors
+ * mean the child is not listening yet.
+ */
+async function pollUntil200(url: string, child: ChildProcess, t0: number, what: string, stderr: () => string): Promise<void> {
+  for (;;) {
+    try {
+      const r = await fetch(url);
+      await r.arrayBuffer();
+      if (r.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode} before answering: ${stderr()}`);
+    await new Promise((r) => setTimeout(r, 2));
+    if (performance.now() - t0 > 60_000) throw new Error(`${what}: no answer within 60 s`);
+  }
+}
+
+/** Spawns `args`, runs `measure` on it, then stops the process. */
+async function withSpawned<T>(args: readonly string[], env: NodeJS.ProcessEnv, measure: (child: ChildProcess, stderr: () => string) => Promise<T>): Promise<T> {
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   try {
-    for (;;) {
-      try {
-        const r = await fetch(`http://127.0.0.1:${port}/`);
-        await r.arrayBuffer();
-        if (r.status === 200) {
-          const ms = performance.now() - t0;
-          const [cpuMs, mainCpuMs] = await threadCpu(child.pid!);
-          return { ms, cpuMs, mainCpuMs };
-        }
-      } catch {
-        // not listening yet
-      }
-      if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode} before answering: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 2));
-      if (performance.now() - t0 > 60_000) throw new Error(`${args.join(' ')}: no answer within 60 s`);
-    }
+    return await measure(child, () => stderr);
   } finally {
     child.kill('SIGTERM');
     if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
   }
 }
 
-/**
- * A restart as a client sees it: spawns `args`, waits until the gateway answers its status route
- * (listening, its app loaded), then times the first request to the component itself.
- */
-async function readyThenFirst(args: readonly string[], env: NodeJS.ProcessEnv, port: number): Promise<{ readyMs: number; firstMs: number }> {
+/** Process spawn → first 200 on http://127.0.0.1:port/, with the CPU time the process used until then. */
+function spawnToFirst200(args: readonly string[], env: NodeJS.ProcessEnv, port: number): Promise<Spawned> {
   const t0 = performance.now();
-  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  try {
-    for (;;) {
-      try {
-        const r = await fetch(`http://127.0.0.1:${port}/.well-known/spinet/status.json`);
-        await r.arrayBuffer();
-        if (r.status === 200) break;
-      } catch {
-        // not listening yet
-      }
-      if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode} before answering: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 2));
-      if (performance.now() - t0 > 60_000) throw new Error(`${args.join(' ')}: not ready within 60 s`);
-    }
+  return withSpawned(args, env, async (child, stderr) => {
+    await pollUntil200(`http://127.0.0.1:${port}/`, child, t0, args.join(' '), stderr);
+    const ms = performance.now() - t0;
+    const [cpuMs, mainCpuMs] = await threadCpu(child.pid!);
+    return { ms, cpuMs, mainCpuMs };
+  });
+}
+
+/**
+ * A restart as a client sees it: once the gateway answers its status route (listening, its app
+ * loaded), the time its component takes to answer its first request.
+ */
+function readyThenFirst(args: readonly string[], env: NodeJS.ProcessEnv, port: number): Promise<{ readyMs: number; firstMs: number }> {
+  const t0 = performance.now();
+  return withSpawned(args, env, async (child, stderr) => {
+    await pollUntil200(`http://127.0.0.1:${port}/.well-known/spinet/status.json`, child, t0, args.join(' '), stderr);
     const t1 = performance.now();
     const r = await fetch(`http://127.0.0.1:${port}/`);
     await r.arrayBuffer();
     if (r.status !== 200) throw new Error(`first request answered ${r.status}`);
     return { readyMs: t1 - t0, firstMs: performance.now() - t1 };
-  } finally {
-    child.kill('SIGTERM');
-    if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
-  }
+  });
 }
 
 /** `--spawn`: process spawn → first 200 for an empty cache, a restart, and bare Fastify. */

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { median, runScript } from './bench-apps.js';
+import { median, rssMiB, runScript, waitListening } from './bench-apps.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const fixture = path.resolve(root, '..', 'shared', 'fixtures', 'wasm', 'hello_wasi_http.wasm');
@@ -59,28 +59,6 @@ async function cpuSeconds(pid: number): Promise<number> {
     for (const [child, info] of procs) if (info.ppid === p) todo.push(child);
   }
   return total;
-}
-
-async function rssMiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-}
-
-function waitListening(child: ChildProcess, name: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      if (/listening|serving on/.test(out)) {
-        child.stdout?.off('data', onData);
-        child.stderr?.off('data', onData);
-        resolve();
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${name} exited with ${code} before listening:\n${out}`)));
-  });
 }
 
 async function measure(url: string, duration: number, connections: number): Promise<Omit<Sample, 'cores' | 'rssMiB'>> {

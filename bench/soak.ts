@@ -9,12 +9,12 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { freePort } from '../server/free-port.js';
 import { BENCH_DOMAIN } from './tenant-gateway.js';
-import { EVIL_PATHS, startTenantGateway, stopGateway, writeBenchApps } from './bench-apps.js';
+import { EVIL_PATHS, rssMiB, startTenantGateway, stopGateway, writeBenchApps } from './bench-apps.js';
 
 interface SamplePoint {
   readonly minute: number;
@@ -23,11 +23,6 @@ interface SamplePoint {
   readonly instances: number;
 }
 
-async function rssMiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 'NaN');
-  return kb / 1024;
-}
 
 async function scrape(port: number): Promise<{ heapMiB: number; instances: number }> {
   const res = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { host: `metrics.${BENCH_DOMAIN}` } });
