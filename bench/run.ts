@@ -38,8 +38,8 @@ interface Sample {
   readonly rssMiB: number;
 }
 
-/** utime + stime of a process and its descendants (all threads; jco serve runs its server in a child), from /proc. */
-async function cpuSeconds(pid: number): Promise<number> {
+/** A process and its descendants (jco serve runs its server in a child), with their CPU seconds, from /proc. */
+async function processTree(pid: number): Promise<Array<{ pid: number; cpu: number }>> {
   const procs = new Map<number, { ppid: number; cpu: number }>();
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -51,14 +51,41 @@ async function cpuSeconds(pid: number): Promise<number> {
       // exited meanwhile
     }
   }
-  let total = 0;
+  const tree: Array<{ pid: number; cpu: number }> = [];
   const todo = [pid];
   while (todo.length > 0) {
     const p = todo.pop()!;
-    total += procs.get(p)?.cpu ?? 0;
+    tree.push({ pid: p, cpu: procs.get(p)?.cpu ?? 0 });
     for (const [child, info] of procs) if (info.ppid === p) todo.push(child);
   }
+  return tree;
+}
+
+/** utime + stime of a process and its descendants (all threads). */
+async function cpuSeconds(pid: number): Promise<number> {
+  return (await processTree(pid)).reduce((a, p) => a + p.cpu, 0);
+}
+
+/** RSS of a process and its descendants, MiB. */
+async function treeRssMiB(pid: number): Promise<number> {
+  let total = 0;
+  for (const p of await processTree(pid)) total += await rssMiB(p.pid).catch(() => 0);
   return total;
+}
+
+/**
+ * Stops a server started with `detached: true` and everything it started: `jco serve` runs its
+ * server in a child process, which a SIGTERM to jco alone left running (and this bench waiting).
+ */
+async function stopGroup(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  try {
+    process.kill(-child.pid!, 'SIGTERM');
+  } catch {
+    child.kill('SIGTERM');
+  }
+  await exited;
 }
 
 async function measure(url: string, duration: number, connections: number): Promise<Omit<Sample, 'cores' | 'rssMiB'>> {
@@ -94,12 +121,12 @@ async function main(): Promise<void> {
   const main = path.join(root, 'dist', 'server', 'main.js');
   const gatewayEnv = { ...process.env, SPINET_ACCESS_LOG: 'false', SPINET_LOG_LEVEL: 'warn', SPINET_WORKERS: values.workers };
   const spinet = (app: string) => (port: number) =>
-    spawn(process.execPath, [main, 'up', app, '--listen', `127.0.0.1:${port}`, '--log-level', 'info'], { env: gatewayEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    spawn(process.execPath, [main, 'up', app, '--listen', `127.0.0.1:${port}`, '--log-level', 'info'], { env: gatewayEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const jcoGlue = (app: string) => (port: number) =>
-    spawn(process.execPath, [main, 'up', app, '--listen', `127.0.0.1:${port}`, '--log-level', 'info'], { env: { ...gatewayEnv, SPINET_LINKER: 'jco' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    spawn(process.execPath, [main, 'up', app, '--listen', `127.0.0.1:${port}`, '--log-level', 'info'], { env: { ...gatewayEnv, SPINET_LINKER: 'jco' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const jcoCli = path.join(path.dirname(fileURLToPath(import.meta.resolve('@bytecodealliance/jco'))), 'jco.js');
   const jcoServe = (wasm: string) => (port: number) =>
-    spawn(process.execPath, [jcoCli, 'serve', wasm, '--host', '127.0.0.1', '--port', String(port), '--isolate-requests', 'instance'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    spawn(process.execPath, [jcoCli, 'serve', wasm, '--host', '127.0.0.1', '--port', String(port), '--isolate-requests', 'instance'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const N = {
     bare: 'bare Fastify hello',
     floor: 'engine floor: bare Fastify + new WebAssembly.Instance of the Rust fixture’s core modules per request, no call',
@@ -110,7 +137,7 @@ async function main(): Promise<void> {
     tsJco: 'spinet, jco glue (SPINET_LINKER=jco) + TypeScript',
     tsServe: 'jco serve --isolate-requests instance + TypeScript',
   } as const;
-  const script = (name: string, ...args: string[]) => (port: number) => spawn(process.execPath, [path.join(root, 'dist', 'bench', name), `127.0.0.1:${port}`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const script = (name: string, ...args: string[]) => (port: number) => spawn(process.execPath, [path.join(root, 'dist', 'bench', name), `127.0.0.1:${port}`, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const scenarios: Scenario[] = [
     { name: N.bare, start: script('bare-fastify.js') },
     { name: N.floor, start: script('engine-floor.js', fixture) },
@@ -136,12 +163,11 @@ async function main(): Promise<void> {
         const t0 = performance.now();
         const measured = await measure(url, duration, connections);
         const cores = ((await cpuSeconds(child.pid!)) - cpu0) / ((performance.now() - t0) / 1000);
-        const sample: Sample = { ...measured, cores, rssMiB: await rssMiB(child.pid!) };
+        const sample: Sample = { ...measured, cores, rssMiB: await treeRssMiB(child.pid!) };
         samples.get(s.name)!.push(sample);
         process.stderr.write(`round ${round} ${s.name}: ${sample.rps.toFixed(0)} req/s p50 ${sample.p50} ms p99 ${sample.p99} ms errors ${sample.errors} non-2xx ${sample.non2xx} server CPU ${cores.toFixed(2)} cores RSS ${sample.rssMiB.toFixed(0)} MiB\n`);
       } finally {
-        child.kill('SIGTERM');
-        await new Promise((r) => child.once('exit', r));
+        await stopGroup(child);
       }
     }
   }
