@@ -11,7 +11,7 @@ import { ComponentCompileError, ComponentExportError, ComponentImportError } fro
 import { toGlueScript } from './glue-script.js';
 import { SUPPORTED_IMPORTS } from '../host/host-imports.js';
 import { withImportedMemory, definesMemory } from './memory-import.js';
-import { WasmReader } from './wasm-reader.js';
+import { sectionIds } from './wasm-reader.js';
 import type { ImportedMemory } from './memory-import.js';
 import { planComponent, UnsupportedComponent } from './component-plan.js';
 import type { LinkPlan } from './component-plan.js';
@@ -270,19 +270,9 @@ export async function prepareComponent(bytes: Uint8Array, digest: string, opts: 
   } catch (err) {
     throw new ComponentCompileError(`${opts.label}: a core module failed to compile: ${(err as Error).message}`, { cause: err });
   }
-  const ahead = plan !== undefined && [...t.files.values()].every((content) => !hasStartFunction(content));
+  // No start section (id 8) in any core module: instantiating runs no guest code.
+  const ahead = plan !== undefined && [...t.files.values()].every((content) => !sectionIds(content).has(8));
   return { digest, plan, glue: t.glue, linker: plan ? 'spinet' : 'jco', ahead, modules, memories, uncappedModules, imports: t.imports, exports: t.exports, byteSize, transpileMs: t.transpileMs, compileMs: performance.now() - started };
-}
-
-/** Whether a (valid, compiled) core module has a start section. */
-function hasStartFunction(bytes: Uint8Array): boolean {
-  const r = new WasmReader(bytes, 8);
-  while (!r.done) {
-    const id = r.byte();
-    if (id === 8) return true;
-    r.skip(r.u32());
-  }
-  return false;
 }
 
 /** The wasi:http incoming-handler export a component offers, or throws a clear error. */

@@ -16,7 +16,7 @@ import { GuestExit } from '../host/wasi-cli.js';
 import { MountedFilesystem } from '../host/wasi-filesystem.js';
 import type { CallResult, HostChannel } from '../host/host-channel.js';
 import { decodeControl, encodeReport } from './worker-protocol.js';
-import type { ControlMessage, ControlWire, EventMessage, GuestConfig, ReportMessage, RunMessage, RunOutcome } from './worker-protocol.js';
+import type { ControlMessage, ControlWire, EventMessage, GuestConfig, LoadedMemory, ReportMessage, RunMessage, RunOutcome } from './worker-protocol.js';
 
 type Instantiate = (
   getCoreModule: (name: string) => WebAssembly.Module,
@@ -32,16 +32,8 @@ interface LoadedComponent {
   readonly ahead: boolean;
 }
 
-interface MemorySpec {
-  readonly initial: number;
-  readonly maximum?: number;
-  /** The gateway's default cap in pages. */
-  readonly capPages?: number;
-  /** Whether a used memory may be zeroed and handed to the next instance. */
-  readonly recycle: boolean;
-  /** Byte ranges to zero on reuse: the initial memory minus what data segments rewrite; undefined = all. */
-  readonly zero?: ReadonlyArray<readonly [number, number]>;
-}
+/** A module's memory as loaded (LoadedMemory), and whether a used one may be zeroed and handed on. */
+type MemorySpec = LoadedMemory & { readonly recycle: boolean };
 
 const memorySpecs = new Map<WebAssembly.Module, MemorySpec>();
 const memoryPool = new Map<WebAssembly.Module, WebAssembly.Memory>();
@@ -490,7 +482,7 @@ function run(msg: RunMessage): void {
       }
     }
     const t1 = performance.now();
-    instantiateUs = made && usedAhead ? made.us : Math.round((t1 - t0) * 1000);
+    instantiateUs = usedAhead ? made!.us : Math.round((t1 - t0) * 1000);
     const handler = exports[msg.handler];
     try {
       if (msg.message !== undefined) {
@@ -571,7 +563,7 @@ function load(msg: Extract<ControlMessage, { t: 'load' }>): void {
     const recycle = msg.plan !== undefined || !msg.glue.includes('FinalizationRegistry');
     for (const [name, limits] of msg.memories) {
       const module = modules.get(name);
-      if (module) memorySpecs.set(module, { initial: limits.initial, recycle, ...(limits.maximum !== undefined ? { maximum: limits.maximum } : {}), ...(limits.capPages !== undefined ? { capPages: limits.capPages } : {}), ...(limits.zero ? { zero: limits.zero } : {}) });
+      if (module) memorySpecs.set(module, { ...limits, recycle });
     }
     const coreModule = (name: string): WebAssembly.Module => {
       const m = modules.get(name);

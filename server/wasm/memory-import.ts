@@ -10,7 +10,7 @@
  * alone and instantiated as before.
  */
 
-import { WasmReader } from './wasm-reader.js';
+import { WasmReader, sectionIds } from './wasm-reader.js';
 
 /** What the rewritten module's memory import expects. */
 export interface ImportedMemory {
@@ -233,17 +233,10 @@ function segment(r: WasmReader): [number, number, number] | undefined {
 /** Whether a core module defines a linear memory of its own (a memory section). */
 export function definesMemory(bytes: Uint8Array): boolean {
   try {
-    const r = new WasmReader(bytes, 8);
-    while (r.pos < bytes.length) {
-      const id = r.byte();
-      const size = r.u32();
-      if (id === 5) return true;
-      r.skip(size);
-    }
+    return sectionIds(bytes).has(5);
   } catch {
-    // malformed: compile will say so
+    return false; // malformed: compile will say so
   }
-  return false;
 }
 
 /**

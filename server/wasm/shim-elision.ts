@@ -21,7 +21,7 @@
  */
 
 import type { CoreInstancePlan, CoreRef, LinkPlan } from './component-plan.js';
-import { WasmReader } from './wasm-reader.js';
+import { WasmReader, sectionIds } from './wasm-reader.js';
 
 class NotAShim extends Error {}
 
@@ -270,14 +270,8 @@ export function elideShims(plan: LinkPlan, files: ReadonlyMap<string, Uint8Array
  */
 function inert(bytes: Uint8Array): boolean {
   try {
-    const r = new WasmReader(bytes, 8);
-    while (!r.done) {
-      const id = r.byte();
-      const size = r.u32();
-      if (id === 8 || id === 9 || id === 11) return false;
-      r.skip(size);
-    }
-    return true;
+    const ids = sectionIds(bytes);
+    return !ids.has(8) && !ids.has(9) && !ids.has(11);
   } catch {
     return false;
   }

@@ -100,3 +100,17 @@ export class WasmReader {
     for (let n = this.u32(); n > 0; n--) f();
   }
 }
+
+/**
+ * The ids of a core module's sections (after its 8-byte header). Throws RangeError if the module is
+ * malformed; callers decide what that means for them.
+ */
+export function sectionIds(bytes: Uint8Array): Set<number> {
+  const ids = new Set<number>();
+  const r = new WasmReader(bytes, 8);
+  while (!r.done) {
+    ids.add(r.byte());
+    r.skip(r.u32());
+  }
+  return ids;
+}
