@@ -7,7 +7,7 @@ import { loadManifest } from '../manifest/load-manifest.js';
 import type { ResolvedApp, ResolvedComponent, StaticResponse } from '../manifest/types.js';
 import { buildRouteTable } from '../routing/route-table.js';
 import type { RouteTable } from '../routing/route-table.js';
-import { digestOf, readComponentFile, requireHttpHandler, requireRedisHandler } from '../wasm/component-loader.js';
+import { readComponentFileWithDigest, requireHttpHandler, requireRedisHandler } from '../wasm/component-loader.js';
 import type { ComponentCache } from '../wasm/component-cache.js';
 import type { PreparedComponent } from '../wasm/component-loader.js';
 import type { GuestConfig } from '../wasm/worker-protocol.js';
@@ -207,10 +207,9 @@ export async function loadApp(manifestPath: string, opts: LoadOptions): Promise<
     const c = manifest.components.get(id)!;
     const sourcePath = sourcePathOf(manifest, c);
     const label = `${manifest.manifestPath}: component.${id} (${sourcePath})`;
-    const bytes = await readComponentFile(sourcePath).catch((err: NodeJS.ErrnoException) => {
+    const { bytes, digest } = await readComponentFileWithDigest(sourcePath).catch((err: NodeJS.ErrnoException) => {
       throw new ManifestSourceError(`${label}: cannot read the component: ${err.message}`, { cause: err });
     });
-    const digest = digestOf(bytes);
     const prepared = await cache.get(digest, bytes, label);
     if (prepared.uncappedModules.length > 0) {
       logger.warn({ app: name, component: id, modules: prepared.uncappedModules }, 'the instance memory cap cannot be enforced for this component (its memory could not be made importable)');
@@ -292,8 +291,8 @@ export async function loadApp(manifestPath: string, opts: LoadOptions): Promise<
     async prepared(component: HttpComponent): Promise<PreparedComponent> {
       const hit = cache.peek(component.digest);
       if (hit) return cache.get(component.digest, new Uint8Array(0), component.sourcePath);
-      const bytes = await readComponentFile(component.sourcePath);
-      if (digestOf(bytes) !== component.digest) {
+      const { bytes, digest } = await readComponentFileWithDigest(component.sourcePath);
+      if (digest !== component.digest) {
         throw new ComponentCompileError(
           `${component.sourcePath} changed on disk since the app was loaded (digest mismatch); redeploy or restart to pick up the new component`,
         );
