@@ -57,6 +57,11 @@ export const GuestBuildError = createError('SPINET_ERR_BUILD_FAILED', '%s', 500)
 export const RequestBodyTooLargeError = createError('SPINET_ERR_HTTP_BODY_TOO_LARGE', '%s', 413);
 /** A guest's response body grew past the configured limit and was cut off. */
 export const ResponseTooLargeError = createError('SPINET_ERR_HTTP_RESPONSE_TOO_LARGE', '%s', 500);
+/**
+ * The client closed its connection before the response started: not the guest's failure, and no
+ * one is left to answer. 499 is nginx's "client closed request", the status such requests are counted under.
+ */
+export const ClientGoneError = createError('SPINET_ERR_HTTP_CLIENT_GONE', '%s', 499);
 /** Every executor worker is busy and the wait queue is full. */
 export const ExecutorOverloadedError = createError('SPINET_ERR_WASM_OVERLOADED', '%s', 503);
 

@@ -33,6 +33,9 @@ export interface HttpTriggerOptions {
 /** Client headers never forwarded to guests: hop-by-hop (Spin strips Connection too). */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
 
+/** nginx's "client closed request": what a request whose client left before any response counts as. */
+const CLIENT_CLOSED_REQUEST = 499;
+
 const STATUS_FOR_CODE: Record<string, number> = {
   SPINET_ERR_WASM_DEADLINE: 504,
   SPINET_ERR_HTTP_BODY_TOO_LARGE: 413,
@@ -150,8 +153,10 @@ export async function registerHttpTrigger(fastify: FastifyInstance, opts: HttpTr
     const raw = reply.raw;
     raw.on('close', () => {
       leave();
-      if (series) series.record(raw.statusCode, (performance.now() - started) / 1000);
-      if (site) metrics.staticFiles.inc({ app: app.name, component: site.id, status_class: statusClass(raw.statusCode) });
+      // Closed before any status went out: the client left (nginx's 499), not the default 200.
+      const status = raw.headersSent ? raw.statusCode : CLIENT_CLOSED_REQUEST;
+      if (series) series.record(status, (performance.now() - started) / 1000);
+      if (site) metrics.staticFiles.inc({ app: app.name, component: site.id, status_class: statusClass(status) });
       // The response (not the request: its 'close' fires once the body is read) closing before it
       // finished means the client went away; the guest's further writes then fail fast.
       if (run && !raw.writableFinished) run.cancel();
@@ -255,6 +260,16 @@ export async function registerHttpTrigger(fastify: FastifyInstance, opts: HttpTr
     void run.done.then((r) => {
       recordInstance(r);
       if (r.cancelled === 'client-gone') {
+        if (r.outcome === 'rejected') {
+          log.info({ outcome: r.outcome }, 'client went away while its request waited for a worker; it did not run');
+          return;
+        }
+        // A guest that ran past its deadline or took its worker down did so on its own account.
+        if (r.outcome === 'deadline' || r.outcome === 'crash') {
+          metrics.guestFailures.inc({ ...guestLabels, reason: r.outcome });
+          log.warn({ outcome: r.outcome, guestError: r.message, clientGone: true }, 'guest failed');
+          return;
+        }
         // The client left; whatever the guest did after its writes started failing is not its fault.
         log.info({ outcome: r.outcome }, 'client went away before the response finished; guest stopped');
         return;
@@ -275,6 +290,10 @@ export async function registerHttpTrigger(fastify: FastifyInstance, opts: HttpTr
       res = await run.response;
     } catch (err) {
       const code = (err as { code?: string }).code ?? '';
+      if (code === 'SPINET_ERR_HTTP_CLIENT_GONE') {
+        // Nobody to answer, and not the guest's failure: run.done logs it once, at info.
+        return reply.code(CLIENT_CLOSED_REQUEST).send();
+      }
       const status = STATUS_FOR_CODE[code] ?? 500;
       noResponse = code === 'SPINET_ERR_WASM_GUEST_FAILED';
       if (status === 503) reply.header('retry-after', '1');

@@ -290,9 +290,17 @@ class Exchange implements Waiter, ResponseTarget, HostChannel {
     if (!this.#replies.delete(cid)) this.#forgotten.add(cid);
   }
 
-  /** Applies one event; false if it belonged to an earlier request. */
+  /** Its client went away before it started (the cancel came while it waited behind another). */
+  clientGone(): void {
+    this.#closed ??= 'client closed the connection';
+  }
+
+  /** Applies one event; false if it belonged to another request. */
   #dispatch(ev: EventMessage): boolean {
-    if (ev.id !== this.id) return false;
+    if (ev.id !== this.id) {
+      noteCancelAhead(ev);
+      return false;
+    }
     switch (ev.t) {
       case 'reply':
         if (this.#forgotten.delete(ev.cid)) break;
@@ -433,6 +441,17 @@ class Exchange implements Waiter, ResponseTarget, HostChannel {
   }
 }
 
+/**
+ * Requests posted to this worker to run next whose clients went away while they waited: their cancel
+ * arrives while another request runs (and reads the events). Only one request waits here at a time,
+ * so the set is emptied at the start of each run.
+ */
+const cancelledAhead = new Set<number>();
+
+function noteCancelAhead(ev: EventMessage): void {
+  if (ev.t === 'cancel') cancelledAhead.add(ev.id);
+}
+
 function configFor(key: string): ConfigState {
   const c = configs.get(key);
   if (!c) throw new Error(`config ${key} was never sent to this worker`);
@@ -443,10 +462,10 @@ function run(msg: RunMessage): void {
   runs++;
   const loaded = components.get(msg.digest);
   const ex = new Exchange(msg.id, msg.bodyEmpty);
-  // Drop events left over from earlier requests on this worker.
-  while (receiveMessageOnPort(events)) {
-    /* discard */
-  }
+  // Drop events left over from earlier requests on this worker, noting a cancel for this one.
+  for (let m = receiveMessageOnPort(events); m; m = receiveMessageOnPort(events)) noteCancelAhead(m.message as EventMessage);
+  if (cancelledAhead.has(msg.id)) ex.clientGone();
+  cancelledAhead.clear();
   let outcome: RunOutcome = 'ok';
   let message: string | undefined;
   let instantiateUs = 0;

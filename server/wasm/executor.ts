@@ -10,6 +10,7 @@ import { Worker, MessageChannel } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { Readable } from 'node:stream';
 import {
+  ClientGoneError,
   ExecutorClosedError,
   ExecutorOverloadedError,
   GuestDeadlineError,
@@ -98,6 +99,8 @@ export interface RunHandle {
 }
 
 const WORKER_URL = new URL('./executor-worker.js', import.meta.url);
+
+const CLIENT_LEFT_WAITING = 'the client went away while the request was waiting for a worker';
 
 /** Parent flags that install module loader hooks (test runners, APM agents). */
 const LOADER_FLAG = /^(--(import|loader|experimental-loader|require)\b|-r$)/;
@@ -303,7 +306,9 @@ class Job {
     if (report.cancelled !== undefined) full.cancelled = report.cancelled;
     if (this.cancelReason) full.cancelled = this.cancelReason;
     if (!this.#settled) {
-      this.fail(failureFor(report.outcome, report.message));
+      // The client left before any response: whatever the run ended with, nobody is waiting for it,
+      // and the trigger must not report it as the guest failing the request.
+      this.fail(this.cancelReason === 'client-gone' ? new ClientGoneError(report.outcome === 'rejected' && report.message ? report.message : 'the client went away before the response') : failureFor(report.outcome, report.message));
     } else if (this.#stream && !this.#ended) {
       this.#stream.destroy(failureFor(report.outcome === 'ok' ? 'unfinished' : report.outcome, report.message));
     }
@@ -648,7 +653,7 @@ export class Executor {
     if (!job.slot && this.#queue.remove(job)) {
       job.cancelled = true;
       job.cancelReason = 'client-gone';
-      job.finish({ outcome: 'rejected', message: 'the client went away while the request was waiting', instantiateUs: 0, callUs: 0 });
+      job.finish({ outcome: 'rejected', message: CLIENT_LEFT_WAITING, instantiateUs: 0, callUs: 0 });
       return;
     }
     job.cancel();
@@ -777,6 +782,11 @@ export class Executor {
     if (!next) return;
     next.slot = undefined;
     next.posted = false;
+    if (next.cancelReason === 'client-gone') {
+      // Its client left while it waited: running it elsewhere would serve nobody.
+      next.finish({ outcome: 'rejected', message: CLIENT_LEFT_WAITING, instantiateUs: 0, callUs: 0 });
+      return;
+    }
     this.#queue.unshift(next);
   }
 
