@@ -20,8 +20,34 @@ export async function registerStaticFiles(fastify: FastifyInstance): Promise<voi
     preCompressed: true,
     // Cache-Control comes from the site (spin-fileserver's CACHE_CONTROL), not from send's default.
     cacheControl: false,
+    // Which files may be served is decided by the site's file map (servableFiles), not by send.
     dotfiles: 'allow',
   });
+}
+
+/**
+ * Whether a mounted file may be served: not a dotfile, nor inside a dot directory, except under
+ * `/.well-known/` (RFC 8615). A fileserver that mounts the app's root would otherwise serve `.env`
+ * (which `spinet deploy` carries with the app: its secrets), `.git/` or `.spin/` to anyone.
+ * spin-fileserver serves whatever is mounted; spinet withholds these, as Express's serve-static does
+ * by default, and says so when the app loads.
+ */
+export function servableGuestPath(guestPath: string): boolean {
+  const segments = guestPath.split('/').filter((s) => s !== '');
+  const from = segments[0] === '.well-known' ? 1 : 0;
+  for (let i = from; i < segments.length; i++) if (segments[i]!.startsWith('.')) return false;
+  return true;
+}
+
+/** A site's mounted files split into those it serves and the dotfiles it withholds (servableGuestPath). */
+export function servableFiles(files: ReadonlyArray<{ readonly guestPath: string; readonly hostPath: string }>): { files: Map<string, string>; withheld: string[] } {
+  const served = new Map<string, string>();
+  const withheld: string[] = [];
+  for (const f of files) {
+    if (servableGuestPath(f.guestPath)) served.set(f.guestPath, f.hostPath);
+    else withheld.push(f.guestPath);
+  }
+  return { files: served, withheld };
 }
 
 /** Why a request path cannot name a file, or the guest path it names. */

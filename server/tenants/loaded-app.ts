@@ -18,6 +18,7 @@ import { resolveVariables } from '../capabilities/variables.js';
 import type { ResolvedVariables } from '../capabilities/variables.js';
 import type { RuntimeConfig } from '../capabilities/runtime-config.js';
 import type { Logger } from '../observability/logger.js';
+import { servableFiles } from '../plugins/static-files.js';
 
 /** A component as the HTTP trigger needs it at request time. */
 export interface HttpComponent {
@@ -46,6 +47,8 @@ export interface StaticSite {
   readonly id: string;
   /** Guest path (`/index.html`) → absolute host path; only these files can ever be served. */
   readonly files: ReadonlyMap<string, string>;
+  /** Mounted dotfiles that are not served (servableGuestPath), by guest path. */
+  readonly withheld: readonly string[];
   /** spin-fileserver's FALLBACK_PATH (SPA fallback) and CUSTOM_404_PATH, as guest paths. */
   readonly fallbackPath?: string;
   readonly custom404Path?: string;
@@ -64,9 +67,11 @@ function staticSiteOf(c: ResolvedComponent): StaticSite {
   const guest = (p: string | undefined): string | undefined => (p === undefined || p === '' ? undefined : p.startsWith('/') ? p : `/${p}`);
   const fallbackPath = guest(env.FALLBACK_PATH);
   const custom404Path = guest(env.CUSTOM_404_PATH);
+  const { files, withheld } = servableFiles(c.files);
   return {
     id: c.id,
-    files: new Map(c.files.map((f) => [f.guestPath, f.hostPath])),
+    files,
+    withheld,
     ...(fallbackPath ? { fallbackPath } : {}),
     ...(custom404Path ? { custom404Path } : {}),
     cacheControl: env.CACHE_CONTROL ?? 'max-age=60',
@@ -195,9 +200,16 @@ export async function loadApp(manifestPath: string, opts: LoadOptions): Promise<
   for (const id of routed) {
     const c = manifest.components.get(id)!;
     if (!isSpinFileserver(c)) continue;
-    staticSites.set(id, staticSiteOf(c));
+    const site = staticSiteOf(c);
+    staticSites.set(id, site);
     routed.delete(id);
-    logger.info({ app: name, component: id, files: c.files.length }, 'spin-fileserver component: files served natively');
+    logger.info({ app: name, component: id, files: site.files.size }, 'spin-fileserver component: files served natively');
+    if (site.withheld.length > 0) {
+      logger.warn(
+        { app: name, component: id, withheld: site.withheld.length, examples: site.withheld.slice(0, 5) },
+        `component.${id} mounts ${site.withheld.length} dotfile(s) (such as ${site.withheld[0]}) that are not served: only /.well-known/ may hold dotfiles; exclude them with exclude_files, or mount a narrower directory`,
+      );
+    }
   }
 
   const components = new Map<string, HttpComponent>();

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { writeFile, mkdir, symlink } from 'node:fs/promises';
 import { brotliCompressSync } from 'node:zlib';
 import { testGateway } from '../helpers/gateway.js';
-import { guestPathOf } from '../../server/plugins/static-files.js';
+import { guestPathOf, servableGuestPath } from '../../server/plugins/static-files.js';
 
 const FILESERVER = 'source = { url = "https://github.com/fermyon/spin-fileserver/releases/download/v0.3.0/spin_static_fs.wasm", digest = "sha256:' + 'ab'.repeat(32) + '" }';
 
@@ -20,6 +20,11 @@ async function site(root: string): Promise<string> {
     'site/docs/page one.html': 'spaces',
     'site/secret.env': 'TOKEN=nope',
     'site/.hidden': 'dot',
+    'site/.env': 'API_TOKEN=dotenv-secret',
+    'site/.git/config': '[remote "origin"] url = git@example.com:secret.git',
+    'site/.well-known/security.txt': 'Contact: mailto:security@example.com',
+    'site/.well-known/.private': 'not for the public',
+    'site/docs/.draft.html': 'unpublished',
     'spa/index.html': '<h1>spa shell</h1>',
     'spa/missing.html': '<h1>custom missing</h1>',
     'outside.txt': 'not mounted',
@@ -76,7 +81,7 @@ t.test('files, index.html for directories, content types and cache-control', asy
   const css = await gw.fastify.inject({ url: '/app.css' });
   t.match(css.headers['content-type'], /^text\/css/);
   t.equal((await gw.fastify.inject({ url: '/docs/page%20one.html' })).body, 'spaces', 'percent-encoded names are decoded');
-  t.equal((await gw.fastify.inject({ url: '/.hidden' })).body, 'dot', 'dotfiles that are mounted are served');
+  t.equal((await gw.fastify.inject({ url: '/.well-known/security.txt' })).body, 'Contact: mailto:security@example.com', '/.well-known/ is served');
   const missing = await gw.fastify.inject({ url: '/nope.html' });
   t.equal(missing.statusCode, 404);
   t.equal(missing.body, 'Not Found');
@@ -150,6 +155,34 @@ t.test('hostile paths never reach a file outside the mount', async (t) => {
     t.ok(statuses.includes(res.statusCode), `${url} → ${res.statusCode}`);
     t.notMatch(res.body, /not mounted|TOKEN|spin_manifest_version/, `${url} leaks nothing`);
   }
+});
+
+t.test('mounted dotfiles and dot directories are withheld, except /.well-known/', async (t) => {
+  for (const url of ['/.env', '/.hidden', '/.git/config', '/.git/', '/docs/.draft.html', '/.well-known/.private', '/%2eenv', '/.ENV']) {
+    const res = await gw.fastify.inject({ url });
+    t.equal(res.statusCode, 404, `${url} → 404`);
+    t.notMatch(res.body, /dotenv-secret|secret\.git|unpublished|not for the public|dot$/, `${url} leaks nothing`);
+  }
+  t.equal((await gw.fastify.inject({ url: '/.well-known/security.txt' })).statusCode, 200);
+  t.ok(servableGuestPath('/a/b.txt'));
+  t.ok(servableGuestPath('/.well-known/acme-challenge/token'));
+  t.ok(servableGuestPath('/a.b/c..d'), 'dots inside names are fine');
+  t.notOk(servableGuestPath('/.env'));
+  t.notOk(servableGuestPath('/assets/.cache/x.js'));
+  t.notOk(servableGuestPath('/a/.well-known/x'), 'only a top-level .well-known is served');
+  t.notOk(servableGuestPath('/.well-known/.x'));
+});
+
+t.test('loading a site that mounts dotfiles says which are withheld', async (t) => {
+  const logs: Array<Record<string, unknown>> = [];
+  const other = await testGateway(await site(t.testdir({})), {}, logs);
+  t.teardown(() => other.close());
+  const warned = logs.filter((l) => typeof l.msg === 'string' && l.msg.includes('dotfile'));
+  t.equal(warned.length, 1, 'one warning, for the one component that mounts dotfiles');
+  t.match(warned[0], { level: 40, component: 'files', withheld: 5 });
+  t.same([...(warned[0]!.examples as string[])].sort(), ['/.env', '/.git/config', '/.hidden', '/.well-known/.private', '/docs/.draft.html']);
+  t.match(warned[0]!.msg, /component\.files mounts 5 dotfile\(s\).*not served.*\.well-known/);
+  t.notMatch(JSON.stringify(logs), /dotenv-secret/, 'no file content reaches the log');
 });
 
 t.test('the path check itself refuses dot segments, NUL and backslashes that a raw request line could carry', async (t) => {
