@@ -48,27 +48,41 @@ const u = (x: number): number[] => {
   } while (x !== 0);
   return out;
 };
+const sleb = (x: number): number[] => {
+  const out: number[] = [];
+  for (;;) {
+    const b = x & 0x7f;
+    x >>= 7;
+    if ((x === 0 && (b & 0x40) === 0) || (x === -1 && (b & 0x40) !== 0)) return [...out, b];
+    out.push(b | 0x80);
+  }
+};
 const name = (s: string): number[] => [...u(s.length), ...Buffer.from(s)];
+// concat, not spread: a data segment of 256 KiB would overflow the stack as call arguments.
 const section = (id: number, items: number[][]): number[] => {
-  const body = [...u(items.length), ...items.flat()];
-  return [id, ...u(body.length), ...body];
+  const body = u(items.length).concat(...items);
+  return [id].concat(u(body.length), body);
 };
 
 /** A module of empty functions: `imports` imported, `functions` defined (`exports` of them exported), `globals` mutable i32s, a table of `elements`. */
-function synthetic(shape: { imports?: number; functions?: number; exports?: number; globals?: number; elements?: number }): WebAssembly.Module {
-  const { imports = 0, exports = 0, globals = 0, elements = 0 } = shape;
+function synthetic(shape: { imports?: number; functions?: number; exports?: number; globals?: number; elements?: number; segments?: number; segmentBytes?: number }): WebAssembly.Module {
+  const { imports = 0, exports = 0, globals = 0, elements = 0, segments = 0, segmentBytes = 0 } = shape;
   const functions = Math.max(shape.functions ?? 0, exports, elements > 0 ? 1 : 0);
-  const bytes = [0, 0x61, 0x73, 0x6d, 1, 0, 0, 0];
-  bytes.push(...section(1, [[0x60, 0, 0]])); // type 0: [] -> []
-  if (imports) bytes.push(...section(2, Array.from({ length: imports }, (_, i) => [...name('m'), ...name(`f${i}`), 0x00, 0])));
-  if (functions) bytes.push(...section(3, Array.from({ length: functions }, () => [0])));
-  if (elements) bytes.push(...section(4, [[0x70, 0, ...u(elements)]]));
-  if (globals) bytes.push(...section(6, Array.from({ length: globals }, () => [0x7f, 1, 0x41, 0, 0x0b])));
-  if (exports) bytes.push(...section(7, Array.from({ length: exports }, (_, i) => [...name(`e${i}`), 0x00, ...u(imports + i)])));
+  const parts: number[][] = [[0, 0x61, 0x73, 0x6d, 1, 0, 0, 0], section(1, [[0x60, 0, 0]])]; // type 0: [] -> []
+  // Data segments go into an imported memory (as in every module spinet rewrites), 4 pages.
+  const importItems = Array.from({ length: imports }, (_, i) => [...name('m'), ...name(`f${i}`), 0x00, 0]);
+  if (segments) importItems.push([...name('m'), ...name('memory'), 0x02, 0x00, 4]);
+  if (importItems.length) parts.push(section(2, importItems));
+  if (functions) parts.push(section(3, Array.from({ length: functions }, () => [0])));
+  if (elements) parts.push(section(4, [[0x70, 0, ...u(elements)]]));
+  if (globals) parts.push(section(6, Array.from({ length: globals }, () => [0x7f, 1, 0x41, 0, 0x0b])));
+  if (exports) parts.push(section(7, Array.from({ length: exports }, (_, i) => [...name(`e${i}`), 0x00, ...u(imports + i)])));
   // One active segment filling the table with the module's own functions, in turn.
-  if (elements) bytes.push(...section(9, [[0, 0x41, 0, 0x0b, ...u(elements), ...Array.from({ length: elements }, (_, i) => u(imports + (i % functions))).flat()]]));
-  if (functions) bytes.push(...section(10, Array.from({ length: functions }, () => [2, 0, 0x0b])));
-  return new WebAssembly.Module(new Uint8Array(bytes));
+  if (elements) parts.push(section(9, [[0, 0x41, 0, 0x0b, ...u(elements), ...Array.from({ length: elements }, (_, i) => u(imports + (i % functions))).flat()]]));
+  if (functions) parts.push(section(10, Array.from({ length: functions }, () => [2, 0, 0x0b])));
+  // Back to back from address 0, each segmentBytes long.
+  if (segments) parts.push(section(11, Array.from({ length: segments }, (_, i) => [0, 0x41].concat(sleb(i * segmentBytes), [0x0b], u(segmentBytes), new Array<number>(segmentBytes).fill(0x5a)))));
+  return new WebAssembly.Module(new Uint8Array(([] as number[]).concat(...parts)));
 }
 
 function importsFor(module: WebAssembly.Module, memory?: WebAssembly.Memory): WebAssembly.Imports {
@@ -77,26 +91,39 @@ function importsFor(module: WebAssembly.Module, memory?: WebAssembly.Memory): We
   for (const i of WebAssembly.Module.imports(module)) {
     o[i.module] ??= {};
     if (i.kind === 'function') o[i.module]![i.name] = noop;
-    else if (i.kind === 'memory') o[i.module]![i.name] = memory ?? new WebAssembly.Memory({ initial: 1 });
+    else if (i.kind === 'memory') o[i.module]![i.name] = memory ?? new WebAssembly.Memory({ initial: 4 });
     else throw new Error(`instance-cost: cannot stub a ${i.kind} import ${i.module}.${i.name}`);
   }
   return o as WebAssembly.Imports;
 }
 
 const K = 64;
-const shapes = [{}, { imports: K }, { functions: K }, { functions: K, exports: K }, { functions: K, elements: K }, { globals: 1 }, { globals: K + 1 }];
-const [base, imp, fns, exp, elem, g1, gK] = usPerInstance(
+const shapes = [
+  {},
+  { imports: K },
+  { functions: K },
+  { functions: K, exports: K },
+  { functions: K, elements: K },
+  { globals: 1 },
+  { globals: K + 1 },
+  { segments: 1, segmentBytes: 16 },
+  { segments: K, segmentBytes: 16 },
+  { segments: 1, segmentBytes: 4 * 65536 - 16 },
+];
+const [base, imp, fns, exp, elem, g1, gK, d1, dK, dBig] = usPerInstance(
   shapes.map((shape) => {
     const m = synthetic(shape);
     return [m, importsFor(m)] as const;
   }),
-) as [number, number, number, number, number, number, number];
+) as [number, number, number, number, number, number, number, number, number, number];
 const perImport = (imp - base) / K;
 const perFunction = (fns - base) / K;
 const perExport = (exp - fns) / K;
 const perElement = (elem - fns) / K;
 const globalsBuffer = g1 - base;
 const perGlobal = (gK - g1) / K;
+const perSegment = (dK - d1) / (K - 1);
+const perKiB = (dBig - d1) / ((4 * 65536 - 32) / 1024);
 
 console.log(`Node ${process.version}, V8 ${process.versions.v8}; median of ${rounds} rounds × ${n} instances`);
 console.log('');
@@ -108,6 +135,8 @@ console.log(`| per defined function | ${perFunction.toFixed(2)} |`);
 console.log(`| per exported function | ${perExport.toFixed(2)} |`);
 console.log(`| per table element (an active element segment) | ${perElement.toFixed(2)} |`);
 console.log(`| mutable globals: the first / each further | ${globalsBuffer.toFixed(2)} / ${perGlobal.toFixed(2)} |`);
+console.log(`| per active data segment | ${perSegment.toFixed(2)} |`);
+console.log(`| per KiB of active data | ${perKiB.toFixed(3)} |`);
 
 const bytes = await readFile(file);
 const c = await prepareComponent(bytes, digestOf(bytes), { label: file });
@@ -118,8 +147,8 @@ const planned = planComponent(bytes).files;
 console.log('');
 console.log(`${path.basename(file)}: the core modules its link plan instantiates per request`);
 console.log('');
-console.log('| module | function imports | functions | exported functions | table elements | mutable globals | µs per instance | sum of the terms above |');
-console.log('|---|---|---|---|---|---|---|---|');
+console.log('| module | function imports | functions | exported functions | table elements | mutable globals | data segments (KiB) | µs per instance | sum of the terms above |');
+console.log('|---|---|---|---|---|---|---|---|---|');
 let total = 0;
 for (const ci of c.plan.instances) {
   if (ci.k !== 'module') continue;
@@ -133,12 +162,20 @@ for (const ci of c.plan.instances) {
   const exportsFn = WebAssembly.Module.exports(module).filter((e) => e.kind === 'function').length;
   const shape = shapeOf(planned.get(modName)!);
   const predicted =
-    base + imports * perImport + shape.functions * perFunction + exportsFn * perExport + shape.tableElements * perElement + (shape.mutableGlobals > 0 ? globalsBuffer + (shape.mutableGlobals - 1) * perGlobal : 0);
-  console.log(`| ${modName} | ${imports} | ${shape.functions} | ${exportsFn} | ${shape.tableElements} | ${shape.mutableGlobals} | ${us.toFixed(1)} | ${predicted.toFixed(1)} |`);
+    base +
+    imports * perImport +
+    shape.functions * perFunction +
+    exportsFn * perExport +
+    shape.tableElements * perElement +
+    (shape.mutableGlobals > 0 ? globalsBuffer + (shape.mutableGlobals - 1) * perGlobal : 0) +
+    shape.dataSegments * perSegment +
+    (shape.dataBytes / 1024) * perKiB;
+  const data = `${shape.dataSegments} (${(shape.dataBytes / 1024).toFixed(0)})`;
+  console.log(`| ${modName} | ${imports} | ${shape.functions} | ${exportsFn} | ${shape.tableElements} | ${shape.mutableGlobals} | ${data} | ${us.toFixed(1)} | ${predicted.toFixed(1)} |`);
 }
 console.log('');
 console.log(`All core instances of one request: **${total.toFixed(1)} µs** of CPU on the thread that creates them.`);
-console.log('What the terms leave out (imported memory, data segments, types, functions of many signatures in the table) is the rest of each row.');
+console.log('What the terms leave out (signatures, functions of many types in one table, zeroing under segments) is the rest of each row.');
 
 interface Shape {
   /** Functions the module defines (its function section). */
@@ -146,6 +183,9 @@ interface Shape {
   mutableGlobals: number;
   /** Entries its active element segments put into tables at instantiation. */
   tableElements: number;
+  /** Active data segments, and their bytes. */
+  dataSegments: number;
+  dataBytes: number;
 }
 
 /** Skips one constant expression (a global's init, a segment's offset or element) up to its `end`. */
@@ -162,7 +202,7 @@ function skipConstExpr(r: WasmReader): void {
 
 /** What a module's bytes (as planned) say about the terms above. */
 function shapeOf(bytes: Uint8Array): Shape {
-  const shape: Shape = { functions: 0, mutableGlobals: 0, tableElements: 0 };
+  const shape: Shape = { functions: 0, mutableGlobals: 0, tableElements: 0, dataSegments: 0, dataBytes: 0 };
   const r = new WasmReader(bytes, 8);
   while (!r.done) {
     const id = r.byte();
@@ -191,6 +231,18 @@ function shapeOf(bytes: Uint8Array): Shape {
           else r.u32();
         }
         if (active) shape.tableElements += count;
+      });
+    } else if (id === 11) {
+      r.each(() => {
+        const flags = r.u32();
+        if (flags === 2) r.u32(); // memory index
+        if (flags !== 1) skipConstExpr(r);
+        const len = r.u32();
+        r.skip(len);
+        if (flags !== 1) {
+          shape.dataSegments++;
+          shape.dataBytes += len;
+        }
       });
     } else {
       r.skip(size);
