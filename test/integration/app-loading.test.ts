@@ -5,8 +5,8 @@
  */
 import t from 'tap';
 import path from 'node:path';
-import { writeFile } from 'node:fs/promises';
-import { appDir, testGateway } from '../helpers/gateway.js';
+import { readFile, writeFile } from 'node:fs/promises';
+import { appDir, sharedWasm, testGateway } from '../helpers/gateway.js';
 import { exportlessComponent } from '../helpers/wat-components.js';
 
 function manifest(source: string): string {
@@ -46,4 +46,30 @@ t.test("a guest's stderr reaches the log tagged with request, app and component"
   t.equal(line?.app, 'trap');
   t.equal(line?.component, 'trap');
   t.ok(line?.reqId, 'with the request id');
+});
+
+t.test('a source that is a directory is refused at load, naming it', async (t) => {
+  const dir = t.testdir({ 'spin.toml': manifest('"web.wasm"'), 'web.wasm': { 'not-a-component': 'x' } });
+  await t.rejects(testGateway(dir), { code: 'SPINET_ERR_MANIFEST_SOURCE', message: /web\.wasm/ });
+});
+
+t.test('a component replaced on disk after loading is refused at its next compile, not run', async (t) => {
+  // A 1 MiB cache keeps no 13 MB component: each request to it reads the file again and must find
+  // the bytes the app was loaded with.
+  const dir = t.testdir({ 'spin.toml': manifest('"web.wasm"') });
+  const file = path.join(dir, 'web.wasm');
+  const original = await readFile(path.join(appDir('components', 'hello'), 'dist', 'hello.wasm'));
+  await writeFile(file, original);
+  const logs: Array<Record<string, unknown>> = [];
+  const gw = await testGateway(path.join(dir, 'spin.toml'), { SPINET_CACHE_MAX_BYTES: String(1024 * 1024) }, logs);
+  t.teardown(() => gw.close());
+  t.equal((await gw.fastify.inject({ url: '/' })).statusCode, 200, 'served from the bytes it was loaded with');
+  await writeFile(file, await readFile(sharedWasm('hello_wasi_http.wasm')));
+  const changed = await gw.fastify.inject({ url: '/' });
+  t.equal(changed.statusCode, 500, 'other bytes under the same name are not run');
+  t.notMatch(changed.body, /Hello, this is your first wasi:http/, 'the replacement never answered');
+  const err = logs.find((l) => l.msg === 'component could not be loaded') as { err?: { message?: string } } | undefined;
+  t.match(err?.err?.message, /web\.wasm changed on disk since the app was loaded \(digest mismatch\); redeploy or restart/);
+  await writeFile(file, original);
+  t.equal((await gw.fastify.inject({ url: '/' })).statusCode, 200, 'the original bytes are served again');
 });
