@@ -6,7 +6,10 @@
  * load than req/s does.
  *
  * Usage: node dist/bench/compare-builds.js [--rounds 5] [--seconds 8] [--connections 50]
- *        [--component FILE.wasm (the Rust fixture by default)] CHECKOUT...
+ *        [--component FILE.wasm (the Rust fixture by default)] [--with-env NAME=VALUE] CHECKOUT...
+ *
+ * `--with-env` runs every checkout twice per round, as is and with that variable set (for settings
+ * a process reads at start, such as GLIBC_TUNABLES).
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
@@ -35,7 +38,13 @@ async function processMs(pid: number): Promise<number> {
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
-    options: { rounds: { type: 'string', default: '5' }, seconds: { type: 'string', default: '8' }, connections: { type: 'string', default: '50' }, component: { type: 'string' } },
+    options: {
+      rounds: { type: 'string', default: '5' },
+      seconds: { type: 'string', default: '8' },
+      connections: { type: 'string', default: '50' },
+      component: { type: 'string' },
+      'with-env': { type: 'string' },
+    },
     allowPositionals: true,
   });
   const component = path.resolve(values.component ?? fixture);
@@ -44,13 +53,22 @@ async function main(): Promise<void> {
   const app = path.join(await mkdtemp(path.join(os.tmpdir(), 'spinet-compare-')), 'rust-hello');
   await mkdir(app);
   await writeFile(path.join(app, 'spin.toml'), `spin_manifest_version = 2\n[application]\nname = "rust-hello"\n[[trigger.http]]\nroute = "/..."\ncomponent = "hello"\n[component.hello]\nsource = ${JSON.stringify(component)}\n`);
-  const results = new Map(positionals.map((b) => [b, { rps: [] as number[], proc: [] as number[], gw: [] as number[], p50: [] as number[], p99: [] as number[] }]));
+  const withEnv = values['with-env'];
+  const extra: Record<string, string> = {};
+  if (withEnv !== undefined) {
+    const eq = withEnv.indexOf('=');
+    if (eq <= 0) throw new Error(`--with-env wants NAME=VALUE, got "${withEnv}"`);
+    extra[withEnv.slice(0, eq)] = withEnv.slice(eq + 1);
+  }
+  // Each variant: a checkout, and the environment it runs with beyond the bench's own.
+  const variants = positionals.flatMap((dir) => [{ label: dir, dir, env: {} as Record<string, string> }, ...(withEnv === undefined ? [] : [{ label: `${dir} + ${withEnv}`, dir, env: extra }])]);
+  const results = new Map(variants.map((v) => [v.label, { rps: [] as number[], proc: [] as number[], gw: [] as number[], p50: [] as number[], p99: [] as number[] }]));
   let port = 4600;
   for (let r = 1; r <= Number(values.rounds); r++) {
-    for (const build of positionals) {
+    for (const { label: build, dir, env } of variants) {
       const p = port++;
-      const child = spawn(process.execPath, [path.join(build, 'dist', 'server', 'main.js'), 'up', app, '--listen', `127.0.0.1:${p}`, '--log-level', 'info'], {
-        env: { ...process.env, SPINET_ACCESS_LOG: 'false', SPINET_LOG_LEVEL: 'warn' },
+      const child = spawn(process.execPath, [path.join(dir, 'dist', 'server', 'main.js'), 'up', app, '--listen', `127.0.0.1:${p}`, '--log-level', 'info'], {
+        env: { ...process.env, ...env, SPINET_ACCESS_LOG: 'false', SPINET_LOG_LEVEL: 'warn' },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       try {
