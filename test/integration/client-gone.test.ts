@@ -9,18 +9,9 @@ import http from 'node:http';
 import path from 'node:path';
 import { appDir, testGateway, sharedWasm } from '../helpers/gateway.js';
 import { watComponent } from '../helpers/wat-components.js';
+import { metricSample as sample } from '../helpers/metrics.js';
 
 const DEADLINE_MS = 800;
-
-function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
-  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue;
-    const labelPart = line.slice(name.length).split(' ')[0]!;
-    if (want.every((w) => labelPart.includes(w))) return Number(line.split(' ').pop());
-  }
-  return undefined;
-}
 
 /** Sends GET `url` and returns a function that drops the connection (no response is awaited). */
 function leaveLater(url: string): { drop: () => void; sent: Promise<void> } {

@@ -7,16 +7,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { testGateway, sharedWasm } from '../helpers/gateway.js';
 import { watComponent } from '../helpers/wat-components.js';
-
-function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
-  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    const labelPart = line.slice(name.length).split(' ')[0]!;
-    if (want.every((w) => labelPart.includes(w))) return Number(line.split(' ').pop());
-  }
-  return undefined;
-}
+import { metricSample as sample } from '../helpers/metrics.js';
 
 t.test('metrics count requests by route pattern, instances, failures and cache state', async (t) => {
   const trap = await watComponent('trap');
