@@ -138,7 +138,8 @@ export async function buildGateway(config: GatewayConfig, opts: BuildOptions = {
   // Components prepared before the metrics exist (the first app's, at start-up) are counted once they do.
   const preparedEarly: PreparedComponent[] = [];
   const observeCompile = (m: GatewayMetrics, c: PreparedComponent): void => {
-    if (c.transpileMs > 0) m.compileDuration.observe({ phase: 'transpile' }, c.transpileMs / 1000);
+    // spinet's linker plans (reads the component, plans its linking); jco's fallback transpiles.
+    if (c.transpileMs > 0) m.compileDuration.observe({ phase: c.linker === 'spinet' ? 'plan' : 'transpile' }, c.transpileMs / 1000);
     m.compileDuration.observe({ phase: 'compile' }, c.compileMs / 1000);
   };
   const cache = new StartupCache({

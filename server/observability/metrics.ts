@@ -228,7 +228,7 @@ export function buildMetrics(sources: { cache: ComponentCache; executor: Executo
     }),
     compileDuration: new Histogram({
       name: 'spinet_component_compile_duration_seconds',
-      help: 'Time to prepare a component for the precompile cache, by phase (transpile, compile)',
+      help: "Time to prepare a component for the precompile cache, by phase (plan: spinet's linker plans its linking; transpile: jco's glue, for components it cannot link; compile: the core modules)",
       labelNames: ['phase'],
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],

@@ -49,6 +49,9 @@ source = ${JSON.stringify(sharedWasm('hello_wasi_http.wasm'))}
   t.ok((sample(text, 'spinet_precompile_cache_bytes', {}) ?? 0) > 50_000, 'cache bytes are reported');
   t.equal(sample(text, 'spinet_precompile_cache_misses_total', {}), 2);
   t.equal(sample(text, 'spinet_instances_in_flight', {}), 0);
+  t.equal(sample(text, 'spinet_component_compile_duration_seconds_count', { phase: 'plan' }), 2, "both components were planned by spinet's linker");
+  t.equal(sample(text, 'spinet_component_compile_duration_seconds_count', { phase: 'compile' }), 2);
+  t.equal(sample(text, 'spinet_component_compile_duration_seconds_count', { phase: 'transpile' }), undefined, 'nothing went through jco');
   t.ok(sample(text, 'process_resident_memory_bytes', {}), "Node's default metrics are included");
 
   const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
