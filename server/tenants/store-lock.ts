@@ -6,9 +6,11 @@
  * A lock is a file created with O_EXCL (atomic on local filesystems and NFSv3 or later) that names
  * its owner: a random token, pid, pid namespace, host name and when it was taken. While it is held
  * its mtime is refreshed, so a live holder is never taken for dead however long it holds on. Another
- * writer takes a lock over when it is stale: not refreshed for `staleMs` (a replica that crashed on
- * another machine), or owned by a process of this host and pid namespace that no longer runs (a
- * replica that crashed here: taken over at once). Writers take a stale lock over one at a time, under
+ * writer takes a lock over when it is stale: seen by that writer to go `staleMs` without a refresh,
+ * timed by the writer's own monotonic clock (a replica that crashed on another machine), or owned by
+ * a process of this host and pid namespace that no longer runs (a replica that crashed here: taken
+ * over at once). Staleness never compares the holder's mtime with this host's clock, so replicas'
+ * clocks need not agree: a holder whose clock runs an hour behind still refreshes its lock. Writers take a stale lock over one at a time, under
  * a takeover guard (another exclusive create), each checking first that the lock is still the stale
  * one it saw; the stale file is renamed aside, which is atomic, and deleted only if it is what was
  * seen (otherwise it is a live lock, put back). Even so, a holder calls
@@ -20,7 +22,6 @@
  * moment can both end up holding it (the second rmdir removes the first one's fresh lock), which is
  * exactly the moment several deploys meet after a replica crashed.
  *
- * Replicas' clocks must roughly agree (NTP): staleness compares a lock's mtime with this host's clock.
  */
 import os from 'node:os';
 import { readlinkSync } from 'node:fs';
@@ -93,10 +94,28 @@ function processRuns(pid: number): boolean {
 }
 
 interface Seen {
+  readonly file: string;
   readonly text: string;
   readonly owner: LockOwner | undefined;
   readonly ino: number;
-  readonly ageMs: number;
+  /** The last refresh, as the holder's clock wrote it: compared only with earlier looks, never with this host's clock. */
+  readonly mtimeMs: number;
+}
+
+/**
+ * Each lock file this process has found held: which lock (inode, content), its last refresh (mtime)
+ * and when, by this process's monotonic clock, that refresh was first seen. Kept across calls, so a
+ * writer that gave up waiting and tries again counts the time it already watched.
+ */
+const watched = new Map<string, { ino: number; text: string; mtimeMs: number; since: number }>();
+
+/** How long (ms, this process's monotonic clock) the lock `seen` has been watched without a refresh. */
+function unrefreshedMs(seen: Seen): number {
+  const now = performance.now();
+  const w = watched.get(seen.file);
+  if (w && w.ino === seen.ino && w.text === seen.text && w.mtimeMs === seen.mtimeMs) return now - w.since;
+  watched.set(seen.file, { ino: seen.ino, text: seen.text, mtimeMs: seen.mtimeMs, since: now });
+  return 0;
 }
 
 /** The lock file as it is now; undefined if there is none. */
@@ -104,16 +123,20 @@ async function inspect(file: string): Promise<Seen | undefined> {
   try {
     const st = await stat(file);
     const text = await readFile(file, 'utf8');
-    return { text, owner: parseLockOwner(text), ino: st.ino, ageMs: Date.now() - st.mtimeMs };
+    return { file, text, owner: parseLockOwner(text), ino: st.ino, mtimeMs: st.mtimeMs };
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      watched.delete(file);
+      return undefined;
+    }
     throw new AppStoreError(`cannot read the lock file ${file}: ${(err as Error).message}; check that this process can read the app store`, { cause: err });
   }
 }
 
 /** Why a lock may be taken over, or undefined while its holder may still be working. */
 function staleness(seen: Seen, staleMs: number): string | undefined {
-  if (seen.ageMs > staleMs) return `not refreshed for ${Math.round(seen.ageMs)} ms`;
+  const unrefreshed = unrefreshedMs(seen);
+  if (unrefreshed > staleMs) return `not refreshed for the ${Math.round(unrefreshed)} ms this process watched it`;
   const o = seen.owner;
   if (o && o.host === HOST && PIDNS !== undefined && o.pidns === PIDNS) {
     if (o.pid === process.pid) return heldHere.has(o.token) ? undefined : 'left by an earlier process with this pid';
@@ -196,11 +219,12 @@ async function takeOver(file: string, seen: Seen, opts: FileLockOptions): Promis
 export async function withFileLock<T>(file: string, opts: FileLockOptions, work: (lock: HeldLock) => Promise<T>): Promise<T> {
   const me: LockOwner = { token: randomBytes(12).toString('hex'), pid: process.pid, ...(PIDNS !== undefined ? { pidns: PIDNS } : {}), host: HOST, since: new Date().toISOString() };
   const text = `${JSON.stringify(me)}\n`;
-  const deadline = Date.now() + opts.waitMs;
+  const deadline = performance.now() + opts.waitMs;
   for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
     heldHere.add(me.token);
     try {
       await writeFile(file, text, { flag: 'wx' });
+      watched.delete(file);
       break;
     } catch (err) {
       heldHere.delete(me.token);
@@ -215,10 +239,10 @@ export async function withFileLock<T>(file: string, opts: FileLockOptions, work:
     const seen = await inspect(file);
     if (seen === undefined) continue; // released meanwhile
     if (staleness(seen, opts.staleMs) !== undefined && (await takeOver(file, seen, opts))) continue;
-    if (Date.now() > deadline) {
+    if (performance.now() > deadline) {
       throw new AppStoreBusyError(
         `${file} has been held for ${opts.waitMs} ms by another writer (${describeOwner(seen.owner)}), so ${opts.what} cannot change now; try again. ` +
-          `If that writer is gone, its lock is taken over once it has not been refreshed for ${opts.staleMs} ms (at once when it ran on this host).`,
+          `If that writer is gone, its lock is taken over once it has been seen to go ${opts.staleMs} ms without a refresh (at once when it ran on this host).`,
       );
     }
     await new Promise((r) => setTimeout(r, wait + Math.random() * wait));

@@ -1,6 +1,6 @@
 /**
- * The app store's lock files: a lock from another machine is waited for until it goes stale, then
- * taken over; one left by an earlier process here is taken over at once; writers racing to take over
+ * The app store's lock files: a lock from another machine is waited for until it has been seen to go
+ * unrefreshed for the stale time (never judged by comparing clocks), then taken over; one left by an earlier process here is taken over at once; writers racing to take over
  * one stale lock hold it one at a time; a holder whose lock was taken over refuses to write and leaves
  * the new holder's lock alone.
  */
@@ -19,19 +19,43 @@ async function age(file: string, ms: number): Promise<void> {
   await utimes(file, then, then);
 }
 
-t.test('a lock held on another machine is waited for, and taken over once it has not been refreshed for the stale time', async (t) => {
+t.test('a lock held on another machine is waited for, and taken over once it has been seen to go the stale time without a refresh', async (t) => {
   const dir = await tempDir();
   const file = path.join(dir, 'claims.lock');
   await writeFile(file, lockText({ pid: 1, host: 'replica-elsewhere' }));
-  const opts = { what: 'the test claims', staleMs: 60_000, waitMs: 150 };
+  // A day old by this host's clock: not stale for that, only once watched for the stale time.
+  await age(file, 24 * 3600_000);
+  const opts = { what: 'the test claims', staleMs: 600, waitMs: 150 };
   await t.rejects(withFileLock(file, opts, async () => 'ran'), {
     code: 'SPINET_ERR_APP_STORE_BUSY',
-    message: `${file} has been held for 150 ms by another writer (pid 1 on host replica-elsewhere since 2025-01-01T00:00:00.000Z), so the test claims cannot change now; try again. If that writer is gone, its lock is taken over once it has not been refreshed for 60000 ms (at once when it ran on this host).`,
+    message: `${file} has been held for 150 ms by another writer (pid 1 on host replica-elsewhere since 2025-01-01T00:00:00.000Z), so the test claims cannot change now; try again. If that writer is gone, its lock is taken over once it has been seen to go 600 ms without a refresh (at once when it ran on this host).`,
   });
   t.equal(parseLockOwner(await readFile(file, 'utf8'))?.token, 'theirs', 'a live lock is left as it was');
-  await age(file, 61_000);
-  t.equal(await withFileLock(file, opts, async () => 'ran'), 'ran', 'a stale one is taken over');
+  // Trying again counts the time already watched: 150 ms before, 450 ms now, and the rest waiting.
+  await new Promise((r) => setTimeout(r, 450));
+  const started = performance.now();
+  t.equal(await withFileLock(file, { ...opts, waitMs: 2000 }, async () => 'ran'), 'ran', 'a lock nobody refreshed is taken over');
+  t.ok(performance.now() - started < 1000, 'without watching it for another full stale time');
   t.same(await readdir(dir), [], 'and nothing is left behind');
+});
+
+t.test('a holder whose clock is far behind still keeps its lock by refreshing it', async (t) => {
+  const dir = await tempDir();
+  const file = path.join(dir, 'claims.lock');
+  await writeFile(file, lockText({ pid: 1, host: 'replica-with-a-slow-clock' }));
+  // Its refreshes carry its own clock's time: an hour behind this host's.
+  let skewed = Date.now() - 3600_000;
+  const refresh = setInterval(() => {
+    skewed += 100;
+    void age(file, Date.now() - skewed);
+  }, 100);
+  t.teardown(() => clearInterval(refresh));
+  await t.rejects(withFileLock(file, { what: 'the test claims', staleMs: 400, waitMs: 1500 }, async () => 'ran'), { code: 'SPINET_ERR_APP_STORE_BUSY' }, 'waited for, never taken over');
+  clearInterval(refresh);
+  t.equal(parseLockOwner(await readFile(file, 'utf8'))?.token, 'theirs');
+  const started = performance.now();
+  t.equal(await withFileLock(file, { what: 'the test claims', staleMs: 400, waitMs: 3000 }, async () => 'ran'), 'ran', 'once its refreshes stop, it goes stale');
+  t.ok(performance.now() - started >= 390, 'after the stale time of watching');
 });
 
 t.test('a lock left by an earlier process of this host is taken over at once, however fresh', async (t) => {
@@ -53,13 +77,12 @@ t.test('a lock left by an earlier process of this host is taken over at once, ho
 t.test('writers racing to take over one stale lock hold it one at a time', async (t) => {
   const dir = await tempDir();
   const file = path.join(dir, 'claims.lock');
-  const opts = { what: 'the test claims', staleMs: 60_000, waitMs: 10_000 };
+  const opts = { what: 'the test claims', staleMs: 100, waitMs: 10_000 };
   let inside = 0;
   let most = 0;
   let runs = 0;
   for (let round = 0; round < 20; round++) {
-    await writeFile(file, lockText({ pid: 1, host: 'crashed-replica' }));
-    await age(file, 120_000);
+    await writeFile(file, lockText({ pid: 1, host: 'crashed-replica', since: `round ${round}` }));
     await Promise.all(
       Array.from({ length: 8 }, () =>
         withFileLock(file, opts, async (lock) => {
