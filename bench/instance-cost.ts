@@ -15,7 +15,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { prepareComponent, digestOf } from '../server/wasm/component-loader.js';
 import { planComponent } from '../server/wasm/component-plan.js';
-import { WasmReader } from '../server/wasm/wasm-reader.js';
+import { WasmReader, leb, nameBytes } from '../server/wasm/wasm-reader.js';
 import { median, root } from './bench-apps.js';
 
 const { values } = parseArgs({ options: { component: { type: 'string' }, rounds: { type: 'string', default: '5' }, n: { type: 'string', default: '20000' } } });
@@ -38,16 +38,6 @@ function usPerInstance(cases: ReadonlyArray<readonly [WebAssembly.Module, WebAss
 }
 
 // ── a minimal binary encoder for the synthetic modules ──
-const u = (x: number): number[] => {
-  const out: number[] = [];
-  do {
-    let b = x & 0x7f;
-    x >>>= 7;
-    if (x !== 0) b |= 0x80;
-    out.push(b);
-  } while (x !== 0);
-  return out;
-};
 const sleb = (x: number): number[] => {
   const out: number[] = [];
   for (;;) {
@@ -57,11 +47,10 @@ const sleb = (x: number): number[] => {
     out.push(b | 0x80);
   }
 };
-const name = (s: string): number[] => [...u(s.length), ...Buffer.from(s)];
 // concat, not spread: a data segment of 256 KiB would overflow the stack as call arguments.
 const section = (id: number, items: number[][]): number[] => {
-  const body = u(items.length).concat(...items);
-  return [id].concat(u(body.length), body);
+  const body = leb(items.length).concat(...items);
+  return [id].concat(leb(body.length), body);
 };
 
 /** A module of empty functions: `imports` imported, `functions` defined (`exports` of them exported), `globals` mutable i32s, a table of `elements`. */
@@ -70,18 +59,18 @@ function synthetic(shape: { imports?: number; functions?: number; exports?: numb
   const functions = Math.max(shape.functions ?? 0, exports, elements > 0 ? 1 : 0);
   const parts: number[][] = [[0, 0x61, 0x73, 0x6d, 1, 0, 0, 0], section(1, [[0x60, 0, 0]])]; // type 0: [] -> []
   // Data segments go into an imported memory (as in every module spinet rewrites), 4 pages.
-  const importItems = Array.from({ length: imports }, (_, i) => [...name('m'), ...name(`f${i}`), 0x00, 0]);
-  if (segments) importItems.push([...name('m'), ...name('memory'), 0x02, 0x00, 4]);
+  const importItems = Array.from({ length: imports }, (_, i) => [...nameBytes('m'), ...nameBytes(`f${i}`), 0x00, 0]);
+  if (segments) importItems.push([...nameBytes('m'), ...nameBytes('memory'), 0x02, 0x00, 4]);
   if (importItems.length) parts.push(section(2, importItems));
   if (functions) parts.push(section(3, Array.from({ length: functions }, () => [0])));
-  if (elements) parts.push(section(4, [[0x70, 0, ...u(elements)]]));
+  if (elements) parts.push(section(4, [[0x70, 0, ...leb(elements)]]));
   if (globals) parts.push(section(6, Array.from({ length: globals }, () => [0x7f, 1, 0x41, 0, 0x0b])));
-  if (exports) parts.push(section(7, Array.from({ length: exports }, (_, i) => [...name(`e${i}`), 0x00, ...u(imports + i)])));
+  if (exports) parts.push(section(7, Array.from({ length: exports }, (_, i) => [...nameBytes(`e${i}`), 0x00, ...leb(imports + i)])));
   // One active segment filling the table with the module's own functions, in turn.
-  if (elements) parts.push(section(9, [[0, 0x41, 0, 0x0b, ...u(elements), ...Array.from({ length: elements }, (_, i) => u(imports + (i % functions))).flat()]]));
+  if (elements) parts.push(section(9, [[0, 0x41, 0, 0x0b, ...leb(elements), ...Array.from({ length: elements }, (_, i) => leb(imports + (i % functions))).flat()]]));
   if (functions) parts.push(section(10, Array.from({ length: functions }, () => [2, 0, 0x0b])));
   // Back to back from address 0, each segmentBytes long.
-  if (segments) parts.push(section(11, Array.from({ length: segments }, (_, i) => [0, 0x41].concat(sleb(i * segmentBytes), [0x0b], u(segmentBytes), new Array<number>(segmentBytes).fill(0x5a)))));
+  if (segments) parts.push(section(11, Array.from({ length: segments }, (_, i) => [0, 0x41].concat(sleb(i * segmentBytes), [0x0b], leb(segmentBytes), new Array<number>(segmentBytes).fill(0x5a)))));
   return new WebAssembly.Module(new Uint8Array(([] as number[]).concat(...parts)));
 }
 

@@ -10,7 +10,7 @@
  * alone and instantiated as before.
  */
 
-import { WasmReader, sectionIds } from './wasm-reader.js';
+import { WasmReader, leb, nameBytes, sectionIds } from './wasm-reader.js';
 
 /** What the rewritten module's memory import expects. */
 export interface ImportedMemory {
@@ -43,23 +43,6 @@ function limits(r: WasmReader): { flags: number; min: number; max?: number } {
   if (flags > 1) throw new Unsupported('shared or 64-bit limits');
   const min = r.u32();
   return flags === 1 ? { flags, min, max: r.u32() } : { flags, min };
-}
-
-
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
-function nameBytes(s: string): number[] {
-  const b = Array.from(new TextEncoder().encode(s));
-  return leb(b.length).concat(b);
 }
 
 /** The concatenation of byte runs (no array spreads: an import section can hold kilobytes). */

@@ -114,3 +114,21 @@ export function sectionIds(bytes: Uint8Array): Set<number> {
   }
   return ids;
 }
+
+/** Unsigned LEB128 of a u32: the length and index encoding of the binary format. */
+export function leb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) b |= 0x80;
+    out.push(b);
+  } while (n !== 0);
+  return out;
+}
+
+/** A name as the binary format writes it: its UTF-8 length, then its bytes. */
+export function nameBytes(s: string): number[] {
+  const b = Array.from(new TextEncoder().encode(s));
+  return leb(b.length).concat(b);
+}
