@@ -10,18 +10,18 @@
  * timed by the writer's own monotonic clock (a replica that crashed on another machine), or owned by
  * a process of this host and pid namespace that no longer runs (a replica that crashed here: taken
  * over at once). Staleness never compares the holder's mtime with this host's clock, so replicas'
- * clocks need not agree: a holder whose clock runs an hour behind still refreshes its lock. Writers take a stale lock over one at a time, under
- * a takeover guard (another exclusive create), each checking first that the lock is still the stale
- * one it saw; the stale file is renamed aside, which is atomic, and deleted only if it is what was
- * seen (otherwise it is a live lock, put back). Even so, a holder calls
- * `assertHeld()` just before the write the lock guards, so one whose lock was taken over anyway
- * refuses to write instead of writing beside another holder.
+ * clocks need not agree: a holder whose clock runs an hour behind still refreshes its lock.
+ *
+ * Writers take a stale lock over one at a time, under a takeover guard (another exclusive create),
+ * each checking first that the lock is still the stale one it saw; the stale file is renamed aside,
+ * which is atomic, and deleted only if it is what was seen (otherwise it is a live lock, put back).
+ * Even so, a holder calls `assertHeld()` just before the write the lock guards, so one whose lock was
+ * taken over anyway refuses to write instead of writing beside another holder.
  *
  * Why not proper-lockfile (mkdir locks with refreshed mtimes): it records no owner, and its takeover
  * of a stale lock is stat → rmdir → mkdir, so two replicas reclaiming one stale lock at the same
  * moment can both end up holding it (the second rmdir removes the first one's fresh lock), which is
  * exactly the moment several deploys meet after a replica crashed.
- *
  */
 import os from 'node:os';
 import { readlinkSync } from 'node:fs';
